@@ -1,0 +1,153 @@
+"""Software-defined assets: the manifest, the registered folder, and the upload results."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
+from pydantic import Field
+
+from orchestration_pkg.core.engine import RegistrationOptions
+from orchestration_pkg.core.models import JobStatus, RowError
+from orchestration_pkg.core.registration import open_manifest, register_manifest
+from orchestration_pkg.core.urls import redact_url
+from orchestration_pkg.resources.platform import PlatformResource
+
+GROUP = "registration"
+MAX_TABLE_ROWS = 200
+
+
+class RegistrationConfig(Config):
+    """Run config of a registration: which manifest goes into which folder."""
+
+    manifest: str = Field(description="local path, or object URL (s3://bucket/key) of the manifest")
+    folder: str = Field(description="catalog folder to register into (created if missing)")
+    integration: str | None = Field(default=None, description="integration name; default if unset")
+    ignore_errors: bool = Field(default=False, description="register good files, list bad ones")
+    fetch: str = Field(default="auto", description="auto | head | none")
+    folder_description: str | None = None
+
+
+@asset(group_name=GROUP, description="A manifest of objects to register, checked row by row.")
+def manifest(context: AssetExecutionContext, config: RegistrationConfig,
+             platform: PlatformResource) -> Output[dict[str, Any]]:
+    """Stream the manifest once: count rows per kind and list malformed rows."""
+    storage = platform.storage(config.integration)
+    kinds: Counter[str] = Counter()
+    bad: list[RowError] = []
+    with open_manifest(config.manifest, storage) as parsed:
+        for entry in parsed:
+            if isinstance(entry, RowError):
+                bad.append(entry)
+            else:
+                kinds[entry.media_kind.value if entry.media_kind else "unknown"] += 1
+        shape, fmt = parsed.shape, parsed.format
+    request = config.model_dump() | {"integration": storage.name}
+    metadata = {
+        "source": redact_url(config.manifest),
+        "format": fmt,
+        "shape": shape,
+        "rows": sum(kinds.values()) + len(bad),
+        "valid_rows": sum(kinds.values()),
+        "malformed_rows": len(bad),
+        "rows_by_kind": MetadataValue.json(dict(kinds)),
+    }
+    if bad:
+        metadata["malformed"] = _table(
+            [("row", "int"), ("field", "string"), ("reason", "string")],
+            [{"row": e.row, "field": e.field, "reason": e.reason} for e in bad],
+        )
+    context.log.info("manifest %s: %d rows", metadata["source"], metadata["rows"])
+    return Output(request, metadata=metadata)
+
+
+@asset(group_name=GROUP, description="Catalog folder with the manifest's objects registered.")
+def registered_folder(context: AssetExecutionContext, manifest: dict[str, Any],
+                      platform: PlatformResource) -> Output[dict[str, Any]]:
+    """Run the registration engine (batches, probing, retries) for the manifest."""
+    opts = RegistrationOptions(
+        ignore_errors=manifest["ignore_errors"],
+        fetch=manifest["fetch"],
+        folder_description=manifest.get("folder_description"),
+    )
+    result = register_manifest(
+        platform.app_config(),
+        manifest["manifest"],
+        manifest["folder"],
+        options=opts,
+        catalog=platform.catalog(),
+        storage=platform.storage(manifest["integration"]),
+    )
+    folder = platform.catalog().get_folder(result.folder)
+    context.log.info("job %s %s: %d registered, %d failed", result.job_id,
+                     result.status.value, result.registered, result.failed)
+    return Output(
+        {"job_id": result.job_id, "folder": result.folder, "status": result.status.value},
+        metadata={
+            "job_id": result.job_id,
+            "status": result.status.value,
+            "folder": result.folder,
+            "folder_files": folder.file_count,
+            "folder_bytes": folder.total_bytes,
+        },
+    )
+
+
+@asset(
+    group_name=GROUP,
+    description="Outcome of the upload job: counts, bytes read, and every unit error.",
+    check_specs=[AssetCheckSpec("no_unit_errors", asset="upload_results",
+                                description="fails when any file could not be registered")],
+)
+def upload_results(registered_folder: dict[str, Any], platform: PlatformResource
+                   ) -> MaterializeResult:
+    """Publish the job's counts and failed URLs; the asset check fails on unit errors."""
+    job = platform.catalog().get_job(registered_folder["job_id"])
+    metadata: dict[str, Any] = {
+        "job_id": job.job_id,
+        "status": job.status.value,
+        "total_rows": job.total,
+        "registered": job.registered,
+        "created": job.created,
+        "updated": job.updated,
+        "unchanged": job.unchanged,
+        "skipped": job.skipped,
+        "failed": job.failed,
+        "bytes_read": MetadataValue.int(job.bytes_read),
+        "requests": job.requests,
+        "files_by_kind": MetadataValue.json(job.by_kind),
+    }
+    if job.unit_errors:
+        metadata["failed_urls"] = _table(
+            [("row", "int"), ("url", "string"), ("error", "string")],
+            [{"row": e.row or 0, "url": e.url, "error": e.error} for e in job.unit_errors],
+        )
+    passed = job.failed == 0 and job.status is JobStatus.DONE
+    check = AssetCheckResult(
+        check_name="no_unit_errors",
+        passed=passed,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"failed": job.failed, "status": job.status.value},
+    )
+    return MaterializeResult(metadata=metadata, check_results=[check])
+
+
+def _table(columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> MetadataValue:
+    """A Dagster table of at most MAX_TABLE_ROWS rows (the rest stays in the catalog)."""
+    schema = TableSchema(columns=[TableColumn(name, kind) for name, kind in columns])
+    records = [TableRecord(row) for row in rows[:MAX_TABLE_ROWS]]
+    return MetadataValue.table(records, schema=schema)

@@ -1,0 +1,1 @@
+"""Dagster-free core: config, manifests, URLs, storage protocol, catalog, probing, registration."""

@@ -1,0 +1,187 @@
+"""The user's YAML config: catalog URL and integrations, with ``${ENV_VAR}`` secrets."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from orchestration_pkg.core.errors import ConfigError, NotFoundError
+
+CONFIG_ENV = "ORCHESTRATION_PKG_CONFIG"
+DEFAULT_CONFIG_NAMES = ("orchestration_pkg.yaml", "orchestration_pkg.yml")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AccessKeyAuth(_Strict):
+    method: Literal["access_key"]
+    access_key_id: SecretStr
+    secret_access_key: SecretStr
+    session_token: SecretStr | None = None
+
+
+class DefaultAuth(_Strict):
+    """boto3's default credential chain (env, shared files, instance/container roles)."""
+
+    method: Literal["default"]
+    profile: str | None = None
+
+
+class AssumeRoleAuth(_Strict):
+    """STS AssumeRole with a mandatory ExternalId; base credentials are keys or the chain."""
+
+    method: Literal["assume_role"]
+    role_arn: str = Field(pattern=r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+    external_id: SecretStr = Field(description="sts:ExternalId; required to defeat confused deputies")
+    session_name: str = Field(default="orchestration-pkg", pattern=r"^[\w+=,.@-]{2,64}$")
+    duration_seconds: int = Field(default=3600, ge=900, le=43200)
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    sts_endpoint_url: str | None = None
+
+    @model_validator(mode="after")
+    def _external_id_not_blank(self) -> AssumeRoleAuth:
+        if not self.external_id.get_secret_value().strip():
+            raise ValueError("external_id must not be empty")
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("give both access_key_id and secret_access_key, or neither")
+        return self
+
+
+S3Auth = Annotated[AccessKeyAuth | AssumeRoleAuth | DefaultAuth, Field(discriminator="method")]
+
+
+class ManifestWatch(_Strict):
+    """Where the manifest sensor looks for new manifests, and what it registers them into."""
+
+    prefix: str = "manifests/"
+    folder: str | None = Field(default=None, description="target folder; default: file stem")
+    ignore_errors: bool = True
+    max_keys_per_tick: int = Field(default=5000, ge=1)
+
+
+class S3IntegrationConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    provider: Literal["s3"] = "s3"
+    bucket: str
+    prefix: str = ""
+    region: str | None = None
+    endpoint_url: str | None = None
+    default: bool = False
+    auth: S3Auth = Field(default_factory=lambda: DefaultAuth(method="default"))
+    manifests: ManifestWatch | None = None
+    max_pool_connections: int = Field(default=32, ge=1, le=512)
+
+
+IntegrationConfig = S3IntegrationConfig
+
+
+class AppConfig(_Strict):
+    catalog: str = "sqlite:///catalog.db"
+    integrations: list[IntegrationConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names_one_default(self) -> AppConfig:
+        names = [i.name for i in self.integrations]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"integration names must be unique, repeated: {', '.join(dupes)}")
+        if sum(i.default for i in self.integrations) > 1:
+            raise ValueError("at most one integration may be marked default: true")
+        return self
+
+    def integration(self, name: str | None = None) -> IntegrationConfig:
+        """The named integration, else the default one, else the only one."""
+        if name:
+            for item in self.integrations:
+                if item.name == name:
+                    return item
+            known = ", ".join(i.name for i in self.integrations) or "none configured"
+            raise NotFoundError(f"unknown integration '{name}' (known: {known})")
+        for item in self.integrations:
+            if item.default:
+                return item
+        if len(self.integrations) == 1:
+            return self.integrations[0]
+        if not self.integrations:
+            raise NotFoundError("no integrations configured")
+        raise NotFoundError("several integrations and none marked default: pass --integration")
+
+
+def expand_env(value: Any, path: str = "") -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string; unset VAR is an error."""
+    if isinstance(value, dict):
+        return {k: expand_env(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def _sub(match: re.Match[str]) -> str:
+        var, default = match.group(1), match.group(2)
+        if var in os.environ:
+            return os.environ[var]
+        if default is not None:
+            return default
+        raise ConfigError(f"config: environment variable {var} is not set (used at {path})")
+
+    return _ENV_REF.sub(_sub, value)
+
+
+def _describe(exc: ValidationError) -> str:
+    # Pydantic's own str() echoes input values, which may be secrets: print location + reason.
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_config(data: Any, source: str = "config") -> AppConfig:
+    """Validate an already-loaded YAML document."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    try:
+        return AppConfig.model_validate(expand_env(data))
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+
+
+def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """``path``, else ``$ORCHESTRATION_PKG_CONFIG``, else ./orchestration_pkg.yaml if present."""
+    if path:
+        return Path(path)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    for name in DEFAULT_CONFIG_NAMES:
+        if Path(name).is_file():
+            return Path(name)
+    return None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
+    """Load and validate the config file; no file at all gives an empty config."""
+    resolved = resolve_config_path(path)
+    if resolved is None:
+        return AppConfig()
+    try:
+        text = resolved.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {resolved}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config: {resolved} is not valid YAML{where}") from None
+    return parse_config(data, str(resolved))

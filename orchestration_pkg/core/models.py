@@ -1,0 +1,141 @@
+"""Shared data models of the core: manifest items, media metadata, errors and job results."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MediaKind(str, enum.Enum):
+    """What a registered object is; mirrors the top-level lists of an Encord upload JSON."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    TEXT = "text"
+    PDF = "pdf"
+    IMAGE_GROUP = "image_group"
+    DICOM_SERIES = "dicom_series"
+    OTHER = "other"
+
+
+class JobStatus(str, enum.Enum):
+    """Life cycle of an upload job (same words as Encord's LongPollingStatus)."""
+
+    PENDING = "PENDING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+class MediaMetadata(BaseModel):
+    """Metadata of one object, given in a manifest or probed; every field optional.
+
+    Field names are snake_case; ``to_encord`` maps them one-to-one to Encord's camelCase
+    ``imageMetadata`` / ``videoMetadata`` / ``audioMetadata`` keys.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    mime_type: str | None = None
+    file_size: int | None = Field(default=None, ge=0)
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+    format: str | None = None
+    orientation: int | None = Field(default=None, ge=1, le=8)
+    duration: float | None = Field(default=None, ge=0)
+    fps: float | None = Field(default=None, gt=0)
+    sample_rate: int | None = Field(default=None, gt=0)
+    bit_depth: int | None = Field(default=None, gt=0)
+    codec: str | None = None
+    num_channels: int | None = Field(default=None, gt=0)
+
+    def is_empty(self) -> bool:
+        return not self.model_dump(exclude_none=True)
+
+    def to_encord(self) -> dict[str, Any]:
+        """Encord-style camelCase dict (only the fields that are set)."""
+        names = {
+            "mime_type": "mimeType",
+            "file_size": "fileSize",
+            "sample_rate": "sampleRate",
+            "bit_depth": "bitDepth",
+            "num_channels": "numChannels",
+        }
+        return {names.get(k, k): v for k, v in self.model_dump(exclude_none=True).items()}
+
+
+class ManifestItem(BaseModel):
+    """One valid row of a manifest, in a shape independent of where it came from."""
+
+    row: int = Field(description="1-based row number (CSV data row, JSON item index)")
+    url: str = Field(description="object URL exactly as written in the manifest")
+    title: str | None = None
+    external_id: str | None = None
+    media_kind: MediaKind | None = None
+    client_metadata: dict[str, Any] = Field(default_factory=dict)
+    given: MediaMetadata = Field(default_factory=MediaMetadata)
+
+
+class RowError(BaseModel):
+    """A manifest row that cannot be used: which row, which field, and why."""
+
+    row: int
+    field: str
+    reason: str
+    url: str | None = None
+
+    def __str__(self) -> str:
+        return f"row {self.row}, field '{self.field}': {self.reason}"
+
+
+class ManifestFlags(BaseModel):
+    """Upload-wide switches a manifest may carry (Encord's names)."""
+
+    skip_duplicate_urls: bool = False
+    upsert_metadata: bool = False
+
+
+class UnitError(BaseModel):
+    """A single file that could not be registered."""
+
+    url: str
+    error: str
+    row: int | None = None
+
+
+class ObjectInfo(BaseModel):
+    """What a storage says about one object (from LIST, HEAD or a ranged GET)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    size: int | None = None
+    etag: str | None = None
+    content_type: str | None = None
+    last_modified: datetime | None = None
+
+
+class JobResult(BaseModel):
+    """Outcome of an upload job, as the CLI prints it with ``--json``."""
+
+    job_id: str
+    folder: str
+    integration: str
+    status: JobStatus
+    total: int = 0
+    registered: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes_read: int = 0
+    requests: int = 0
+    by_kind: dict[str, int] = Field(default_factory=dict)
+    unit_errors: list[UnitError] = Field(default_factory=list)
+    error: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None

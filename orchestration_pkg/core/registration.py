@@ -1,0 +1,75 @@
+"""One call that the CLI and the Dagster assets share: open everything, register, close."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from orchestration_pkg.core.catalog import Catalog
+from orchestration_pkg.core.config import AppConfig, IntegrationConfig
+from orchestration_pkg.core.engine import Progress, RegistrationEngine, RegistrationOptions
+from orchestration_pkg.core.errors import ManifestError, UrlError
+from orchestration_pkg.core.manifest import Manifest, read_manifest
+from orchestration_pkg.core.models import JobResult
+from orchestration_pkg.core.storage import Storage
+from orchestration_pkg.core.urls import redact_url
+
+
+def build_storage(config: IntegrationConfig) -> Storage:
+    """The storage implementation for one configured integration."""
+    if config.provider == "s3":
+        from orchestration_pkg.core.s3 import S3Storage
+
+        return S3Storage(config)
+    raise ValueError(f"unsupported provider {config.provider!r}")  # pragma: no cover
+
+
+def is_remote(source: str) -> bool:
+    return "://" in source and not source.startswith("file://")
+
+
+@contextlib.contextmanager
+def open_manifest(source: str, storage: Storage) -> Iterator[Manifest]:
+    """Open a manifest given as a local path or an object URL in ``storage``; streamed."""
+    if is_remote(source):
+        try:
+            key = storage.parse_url(source)
+        except UrlError as exc:
+            raise ManifestError(f"manifest {redact_url(source)}: {exc}") from None
+        stream = storage.open_stream(key)
+        try:
+            yield read_manifest(stream, name=key)
+        finally:
+            stream.close()
+        return
+    path = Path(source.removeprefix("file://"))
+    if not path.is_file():
+        raise ManifestError(f"manifest {path} does not exist or is not a file")
+    yield read_manifest(path)
+
+
+def register_manifest(
+    config: AppConfig,
+    source: str,
+    folder: str,
+    *,
+    integration: str | None = None,
+    options: RegistrationOptions | None = None,
+    catalog: Catalog | None = None,
+    storage: Storage | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> JobResult:
+    """Register the manifest at ``source`` into ``folder`` and return the finished job."""
+    storage = storage or build_storage(config.integration(integration))
+    own_catalog = catalog is None
+    catalog = catalog or Catalog(config.catalog)
+    try:
+        with open_manifest(source, storage) as manifest:
+            engine = RegistrationEngine(catalog, storage)
+            return engine.register(
+                manifest, folder, options, manifest_name=source, progress=progress
+            )
+    finally:
+        if own_catalog:
+            catalog.dispose()

@@ -1,0 +1,32 @@
+"""Dagster ``Definitions`` of orchestration_pkg, loaded by workspace.yaml."""
+
+from __future__ import annotations
+
+import os
+
+from dagster import Definitions, define_asset_job
+
+from orchestration_pkg.assets import REGISTRATION_ASSETS
+from orchestration_pkg.core.config import load_config, resolve_config_path
+from orchestration_pkg.resources.platform import PlatformResource
+from orchestration_pkg.sensors import build_manifest_sensors
+
+REGISTER_JOB = "register_manifest_job"
+
+
+def build_definitions(config_path: str | os.PathLike[str] | None = None) -> Definitions:
+    """Assets, job, sensors and resources for the config at ``config_path`` (or the default)."""
+    path = resolve_config_path(config_path)
+    config = load_config(path)
+    job = define_asset_job(REGISTER_JOB, selection=REGISTRATION_ASSETS,
+                           description="Register one manifest into one catalog folder.")
+    platform = PlatformResource(config_path=str(path.resolve()) if path else "")
+    return Definitions(
+        assets=REGISTRATION_ASSETS,
+        jobs=[job],
+        sensors=build_manifest_sensors(config, REGISTER_JOB),
+        resources={"platform": platform},
+    )
+
+
+defs = build_definitions()

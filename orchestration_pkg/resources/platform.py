@@ -1,0 +1,54 @@
+"""The resource the assets and sensors share: config file → catalog + storage per integration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import PrivateAttr
+
+from orchestration_pkg.core.catalog import Catalog
+from orchestration_pkg.core.config import AppConfig, load_config
+from orchestration_pkg.core.storage import Storage
+
+
+class PlatformResource(ConfigurableResource):
+    """Points at the user's YAML config; secrets stay ``${ENV}`` references resolved at run time,
+    so nothing secret ever lands in Dagster's run config or UI."""
+
+    config_path: str = ""
+
+    _config: AppConfig | None = PrivateAttr(default=None)
+    _catalog: Catalog | None = PrivateAttr(default=None)
+    _storages: dict[str, Storage] = PrivateAttr(default_factory=dict)
+
+    def app_config(self) -> AppConfig:
+        if self._config is None:
+            self._config = load_config(self.config_path or None)
+        return self._config
+
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog(self.app_config().catalog)
+        return self._catalog
+
+    def storage(self, integration: str | None = None) -> Storage:
+        """The storage of ``integration`` (default integration when None), cached."""
+        cfg = self.app_config().integration(integration)
+        if cfg.name not in self._storages:
+            self._storages[cfg.name] = _resource_for(cfg).get_storage()
+        return self._storages[cfg.name]
+
+    def teardown_after_execution(self, context: Any) -> None:
+        if self._catalog is not None:
+            self._catalog.dispose()
+            self._catalog = None
+
+
+def _resource_for(cfg: Any) -> Any:
+    """The per-cloud ConfigurableResource for one config entry."""
+    if cfg.provider == "s3":
+        from orchestration_pkg.resources.s3 import S3IntegrationResource
+
+        return S3IntegrationResource.from_config(cfg)
+    raise ValueError(f"unsupported provider {cfg.provider!r}")  # pragma: no cover

@@ -1,0 +1,112 @@
+"""The CLI through its installed entry point (a real subprocess), against moto."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.media import image_bytes
+
+CLI = str(Path(sys.executable).parent / "orchestration-pkg")
+SECRET = "cli-S3cret-value-77"
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true", **(env or {})}
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=full_env,
+                          timeout=120, check=False)
+
+
+@pytest.fixture
+def project(tmp_path, s3_bucket):
+    s3_bucket.put("data/a b.png", image_bytes(30, 20, "PNG"), "image/png")
+    s3_bucket.put("data/ü.jpg", image_bytes(8, 6, "JPEG"), "image/jpeg")
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        f"catalog: sqlite:///{tmp_path / 'cat.db'}\n"
+        "integrations:\n"
+        f"  - {{name: acme, provider: s3, bucket: {s3_bucket.name}, prefix: data/,"
+        f" endpoint_url: '{s3_bucket.endpoint}', default: true, auth: {{method: access_key,"
+        " access_key_id: testing, secret_access_key: '${CLI_SECRET}'}}\n",
+        encoding="utf-8",
+    )
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "url,title\n"
+        f"s3://{s3_bucket.name}/data/a b.png,first\n"
+        f"s3://{s3_bucket.name}/data/ü.jpg,second\n"
+        f"s3://{s3_bucket.name}/data/nope.png,third\n",
+        encoding="utf-8",
+    )
+    return {"config": str(config), "manifest": str(manifest), "bucket": s3_bucket,
+            "env": {"CLI_SECRET": SECRET}}
+
+
+def test_register_json_status_folders_files_presign(project):
+    cfg, env = project["config"], project["env"]
+    proc = run("--config", cfg, "register", project["manifest"], "--folder", "f1",
+               "--ignore-errors", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "DONE" and doc["registered"] == 2 and doc["failed"] == 1
+    assert doc["unit_errors"][0]["url"].endswith("nope.png")
+    assert set(doc["unit_errors"][0]) >= {"url", "error"}
+
+    status = json.loads(run("--config", cfg, "status", doc["job_id"], "--json", env=env).stdout)
+    assert status["job_id"] == doc["job_id"] and status["failed"] == 1
+
+    folders = json.loads(run("--config", cfg, "folders", "--json", env=env).stdout)
+    assert [(f["name"], f["file_count"]) for f in folders] == [("f1", 2)]
+
+    files = json.loads(run("--config", cfg, "files", "f1", "--json", env=env).stdout)
+    assert sorted(f["key"] for f in files) == ["data/a b.png", "data/ü.jpg"]
+    assert {f["title"] for f in files} == {"first", "second"}
+
+    url = run("--config", cfg, "presign", "f1", "data/a b.png", "--ttl", "60", env=env)
+    assert url.returncode == 0
+    assert "X-Amz-Expires=900" in url.stdout and "a%20b.png" in url.stdout
+    for p in (proc, url):
+        assert SECRET not in p.stdout + p.stderr
+
+
+def test_failed_job_exits_nonzero_and_human_output(project):
+    proc = run("--config", project["config"], "register", project["manifest"], "--folder", "f2",
+               env=project["env"])
+    assert proc.returncode == 1
+    assert "FAILED" in proc.stdout and "nope.png" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["register", "missing.json", "--folder", "x"], "does not exist"),
+        (["register", "M", "--folder", "x", "--integration", "zzz"], "unknown integration"),
+        (["files", "no-such-folder"], "unknown folder"),
+        (["status", "0123"], "unknown job"),
+    ],
+)
+def test_user_errors_are_one_line(project, args, message):
+    args = [a.replace("M", project["manifest"]) if a == "M" else a for a in args]
+    proc = run("--config", project["config"], *args, env=project["env"])
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_config_is_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("integrations:\n  - {name: x, provider: s3, bucket: b,"
+                   " auth: {method: access_key, access_key_id: '${NOPE_UNSET}',"
+                   " secret_access_key: y}}\n", encoding="utf-8")
+    proc = run("--config", str(bad), "folders")
+    assert proc.returncode == 2 and "NOPE_UNSET is not set" in proc.stderr
+    bad.write_text("integrations: [{name: x, provider: s3, bucket: b, auth: {method: assume_role,"
+                   " role_arn: 'arn:aws:iam::123456789012:role/r'}}]\n", encoding="utf-8")
+    proc = run("--config", str(bad), "folders")
+    assert proc.returncode == 2 and "external_id" in proc.stderr
