@@ -100,16 +100,16 @@ def test_manifest_in_bucket_is_read_streaming(setup):
 def test_sensor_requests_new_and_changed_manifests_once(setup):
     tmp_path, bucket, config = setup
     defs = build_definitions(config)
-    sensor = defs.get_sensor_def("manifest_sensor_acme")
+    sensor = defs.resolve_sensor_def("manifest_sensor_acme")
     platform = PlatformResource(config_path=str(config))
     for name in ("a.json", "b.csv", "c.json"):
         bucket.put(f"manifests/{name}", _manifest(bucket, 1).encode())
     bucket.put("manifests/notes.txt", b"ignored")
 
     def tick(cursor):
-        with DagsterInstance.ephemeral() as instance:
-            ctx = build_sensor_context(instance=instance, cursor=cursor,
-                                       resources={"platform": platform})
+        with DagsterInstance.ephemeral() as instance, build_sensor_context(
+            instance=instance, cursor=cursor, resources={"platform": platform}
+        ) as ctx:
             res = sensor(ctx)
             return res.run_requests or [], res.cursor
 
@@ -136,8 +136,8 @@ def test_sensor_requests_new_and_changed_manifests_once(setup):
 def test_definitions_load(setup):
     _, _, config = setup
     defs = build_definitions(config)
-    assert defs.get_job_def(REGISTER_JOB)
-    assert defs.get_sensor_def("manifest_sensor_acme")
+    assert defs.resolve_job_def(REGISTER_JOB)
+    assert defs.resolve_sensor_def("manifest_sensor_acme")
     from dagster import Definitions
 
     Definitions.validate_loadable(defs)

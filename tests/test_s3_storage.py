@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
@@ -77,7 +78,8 @@ def test_is_a_storage_with_attributes(storage: S3Storage, s3_bucket: Any) -> Non
 def test_client_config(storage: S3Storage) -> None:
     cfg = storage.client.meta.config
     assert cfg.signature_version == "s3v4"
-    assert cfg.retries == {"mode": "standard", "max_attempts": 5}
+    # botocore's max_attempts counts retries: 5 retries = 6 attempts in total.
+    assert cfg.retries == {"mode": "standard", "total_max_attempts": 6}
     assert (cfg.connect_timeout, cfg.read_timeout, cfg.max_pool_connections) == (5, 30, 32)
     assert cfg.s3 == {"addressing_style": "path"}
     assert storage.client.meta.region_name == "us-east-1"
@@ -387,6 +389,33 @@ def test_check_assume_role(s3_bucket: Any, s3_config_factory: Any) -> None:
     assert store.last_sts_params and store.last_sts_params["ExternalId"] == "ext-1234"
 
 
+def test_check_assume_role_unreachable_sts(
+    s3_bucket: Any, s3_config_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s3mod, "RETRIES", {"mode": "standard", "max_attempts": 1})
+    store = S3Storage(
+        _role_config(s3_config_factory, s3_bucket.endpoint, sts_endpoint_url="http://127.0.0.1:9")
+    )
+    rows = store.check()
+    assert rows[0].permission == "sts:AssumeRole" and not rows[0].ok
+    assert "AssumeRole Network" in rows[0].detail and rows[0].fix.startswith("endpoint unreachable")
+    assert [r.ok for r in rows[1:]] == [False] * 4
+    assert all(r.detail == "not tried: sts:AssumeRole failed" for r in rows[1:])
+    with pytest.raises(StorageError) as info:
+        store.head("raw/a.txt")
+    assert info.value.code == "Network" and ROLE_ARN in str(info.value)
+
+
+def test_given_session_is_used(s3_bucket: Any, s3_config_factory: Any) -> None:
+    session = boto3.Session(
+        aws_access_key_id="given", aws_secret_access_key="given", region_name="us-east-1"
+    )
+    store = S3Storage(s3_config_factory(), session=session)
+    assert store.session is session
+    assert store.credentials().access_key == "given"
+    assert list(store.list()) == []
+
+
 def test_check_missing_bucket(s3_config_factory: Any) -> None:
     store = S3Storage(s3_config_factory(bucket="test-missing-bucket", prefix="raw/"))
     rows = {r.permission: r for r in store.check("raw/a.txt")}
@@ -429,7 +458,8 @@ def test_check_region_mismatch(s3_config_factory: Any) -> None:
             s3mod.P_LIST,
             "AccessDenied",
             403,
-            "AccessDenied: add s3:ListBucket on arn:aws:s3:::bkt with condition s3:prefix = 'raw/*'",
+            "AccessDenied: add s3:ListBucket on arn:aws:s3:::bkt"
+            " with condition s3:prefix = 'raw/*'",
         ),
         (s3mod.P_HEAD, "403", 403, "403: add s3:GetObject on arn:aws:s3:::bkt/raw/*"),
         (
@@ -551,6 +581,7 @@ def test_resource_from_config_reads_moto(s3_bucket: Any, s3_config_factory: Any)
     assert resource.to_config() == cfg
     store = resource.get_storage()
     assert store is resource.get_storage()
+    assert resource.get_client() is store.client
     assert store.head("raw/a.txt").size == 3
 
 

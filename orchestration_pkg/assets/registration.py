@@ -1,6 +1,5 @@
 """Software-defined assets: the manifest, the registered folder, and the upload results."""
 
-from __future__ import annotations
 
 from collections import Counter
 from typing import Any

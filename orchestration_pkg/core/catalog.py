@@ -10,8 +10,10 @@ bulk ``UPDATE`` (executemany). Re-running a registration is therefore cheap and 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,10 +45,13 @@ __all__ = [
 
 DEFAULT_CATALOG_URL = "sqlite:///catalog.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-_SQLITE_IN_CHUNK = 500  # well under SQLite's host-parameter limit (999 before 3.32)
-_POSTGRES_IN_CHUNK = 5_000  # one array parameter per chunk (= ANY(:urls))
+# URLs per existence lookup, so that a batch of a few thousand records takes one SELECT.
+# PostgreSQL binds them as one array (= ANY(:urls)); SQLite binds one parameter per URL and
+# allows 32766 of them since 3.32 (the catalog needs >= 3.35 for RETURNING anyway).
+_IN_CHUNK = 5_000
 _UNIT_ERROR_CHUNK = 5_000
 _SIGNATURE_PARAMS = frozenset({"x-amz-signature", "x-goog-signature", "sig", "signature"})
+_SIGNATURE_TOKENS = ("x-amz-signature", "x-goog-signature", "sig=", "signature=")
 _QUERY_IN_TEXT = re.compile(r"\?[^\s'\"<>]*")
 _JOB_COUNTS = (
     "total",
@@ -140,8 +145,8 @@ files = sa.Table(
     sa.Column("external_id", sa.Text),
     sa.Column("media_kind", sa.String(32)),
     sa.Column("size", sa.BigInteger),
-    sa.Column("etag", sa.String(255)),
-    sa.Column("content_type", sa.String(255)),
+    sa.Column("etag", sa.Text),
+    sa.Column("content_type", sa.Text),
     sa.Column("last_modified", UTCDateTime),
     sa.Column("width", sa.Integer),
     sa.Column("height", sa.Integer),
@@ -272,20 +277,20 @@ def redact_db_url(url: str) -> str:
         return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-def _signature_param(url: str) -> str | None:
-    """Name of the signature parameter in ``url``'s query string, if any."""
-    query = urlsplit(url).query
+def _query_is_signed(query: str) -> bool:
+    """Whether a query string carries a signature (AWS SigV4/V2, GCS V4, Azure SAS)."""
     if not query:
-        return None
-    for name, _ in parse_qsl(query, keep_blank_values=True):
-        if name.lower() in _SIGNATURE_PARAMS:
-            return name
-    return None
+        return False
+    lowered = query.lower()
+    if any(token in lowered for token in _SIGNATURE_TOKENS):
+        return True
+    names = {name.lower() for name, _ in parse_qsl(query, keep_blank_values=True)}
+    return bool(names & _SIGNATURE_PARAMS)
 
 
 def is_signed_url(url: str) -> bool:
     """Whether ``url`` carries a signature (S3/GCS presigned URL, Azure SAS)."""
-    return _signature_param(url) is not None
+    return _query_is_signed(urlsplit(url).query)
 
 
 def _strip_query(url: str) -> str:
@@ -305,19 +310,17 @@ def _redact_text(text: str | None) -> str | None:
         return text
 
     def _sub(match: re.Match[str]) -> str:
-        query = match.group(0)[1:]
-        names = {n.lower() for n, _ in parse_qsl(query, keep_blank_values=True)}
-        return "?<signed query redacted>" if names & _SIGNATURE_PARAMS else match.group(0)
+        signed = _query_is_signed(match.group(0)[1:])
+        return "?<signed query redacted>" if signed else match.group(0)
 
     return _QUERY_IN_TEXT.sub(_sub, text)
 
 
 def _check_unsigned(url: str) -> None:
     """Refuse a URL carrying a signature: the catalog keeps canonical URLs only."""
-    name = _signature_param(url)
-    if name is not None:
+    if is_signed_url(url):
         raise ValueError(
-            f"refusing to store a signed URL ({_strip_query(url)}?{name}=…): "
+            f"refusing to store a signed URL ({_strip_query(url)}?<signed query>): "
             "store the canonical unsigned URL"
         )
 
@@ -428,6 +431,46 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+_INSERT_FIELDS = ("object_url", *_CONTENT_FIELDS, "client_metadata")
+_JSON_FIELDS = frozenset({"media_metadata", "client_metadata"})
+
+
+@functools.lru_cache(maxsize=1)
+def _pg_insert_sql() -> sa.TextClause:
+    """PostgreSQL bulk insert: one array parameter per column, ``unnest``-ed server side.
+
+    Much cheaper than a 1000-row multi-VALUES statement (thousands of placeholders to parse
+    on both ends); JSON columns travel as text arrays and are cast to jsonb.
+    """
+    pg = postgresql.dialect()
+    arrays, picks = [], []
+    for name in _INSERT_FIELDS:
+        column_type = files.c[name].type
+        text_like = name in _JSON_FIELDS or isinstance(column_type, sa.String)
+        # TEXT, not VARCHAR(n): an explicit cast would silently truncate overlong values
+        sql_type = "TEXT" if text_like else column_type.compile(dialect=pg)
+        arrays.append(f"CAST(:{name} AS {sql_type}[])")
+        picks.append(f"u.{name}::jsonb" if name in _JSON_FIELDS else f"u.{name}")
+    columns = ", ".join(f'"{name}"' for name in _INSERT_FIELDS)
+    return sa.text(
+        f"INSERT INTO {files.name} (folder_id, created_at, updated_at, {columns}) "
+        f"SELECT :folder_id, :now, :now, {', '.join(picks)} "
+        f"FROM unnest({', '.join(arrays)}) AS u({', '.join(_INSERT_FIELDS)}) "
+        "ON CONFLICT (folder_id, object_url) DO NOTHING RETURNING object_url"
+    )
+
+
+def _pg_array_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Column-wise lists of ``rows`` for :func:`_pg_insert_sql`."""
+    params: dict[str, Any] = {}
+    for name in _INSERT_FIELDS:
+        if name in _JSON_FIELDS:
+            params[name] = [json.dumps(row[name]) for row in rows]
+        else:
+            params[name] = [row[name] for row in rows]
+    return params
+
+
 # --------------------------------------------------------------------------- engine
 
 
@@ -446,6 +489,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _make_engine(url: URL) -> Engine:
     backend = url.get_backend_name()
     if backend == "sqlite":
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise ValueError(f"the catalog needs SQLite >= 3.35, found {sqlite3.sqlite_version}")
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -453,7 +498,10 @@ def _make_engine(url: URL) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if backend == "postgresql":
-        return sa.create_engine(url, pool_pre_ping=True)
+        # No server-side prepared statements: a generic plan cached while a table was still
+        # small (no statistics yet) turns the ``object_url = ANY(:urls)`` lookup into a
+        # per-row scan of the whole array; custom plans hash it. Also safe behind PgBouncer.
+        return sa.create_engine(url, pool_pre_ping=True, connect_args={"prepare_threshold": None})
     raise ValueError(
         f"unsupported catalog database '{backend}': use sqlite:///path.db or postgresql://…"
     )
@@ -513,7 +561,7 @@ class Catalog:
                     "client_metadata": meta or {},
                     "created_at": _now(),
                 }
-                stmt = self._insert(folders).values(**values)
+                stmt = self._dialect_insert(folders).values(**values)
                 conn.execute(stmt.on_conflict_do_nothing(index_elements=[folders.c.name]))
                 folder = self._load_folder(conn, name)
                 assert folder is not None
@@ -600,7 +648,7 @@ class Catalog:
         """A transactional writer of files into the folder with id ``folder_id``."""
         return FileWriter(self, folder_id)
 
-    def _insert(self, table: sa.Table) -> Any:
+    def _dialect_insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT (it has ``on_conflict_do_nothing``)."""
         if self.dialect == "postgresql":
             return postgresql.insert(table)
@@ -616,11 +664,10 @@ class Catalog:
         self, conn: Connection, folder_id: int, urls: Sequence[str]
     ) -> dict[str, dict[str, Any]]:
         """Current rows of ``urls`` in the folder: one SELECT per chunk of URLs."""
-        size = _POSTGRES_IN_CHUNK if self.dialect == "postgresql" else _SQLITE_IN_CHUNK
         columns = [files.c.id, files.c.object_url, files.c.client_metadata]
         columns += [files.c[name] for name in _CONTENT_FIELDS]
         found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(urls, size):
+        for chunk in _chunks(urls, _IN_CHUNK):
             stmt = sa.select(*columns).where(
                 files.c.folder_id == folder_id, self._url_filter(chunk)
             )
@@ -715,6 +762,12 @@ class Catalog:
 # --------------------------------------------------------------------------- writer
 
 
+def _update_fields(skip_existing: bool, update_client_metadata: bool) -> tuple[str, ...]:
+    """Columns an upsert compares and rewrites on existing rows."""
+    meta = ("client_metadata",) if update_client_metadata else ()
+    return meta if skip_existing else (*_CONTENT_FIELDS, *meta)
+
+
 def _changes(
     new: dict[str, Any], current: dict[str, Any], fields: Sequence[str]
 ) -> dict[str, Any] | None:
@@ -799,10 +852,8 @@ class FileWriter:
         lost = [row["object_url"] for row in new_rows if row["object_url"] not in inserted]
         if lost:  # inserted meanwhile by a concurrent writer: treat them as existing
             existing.update(self.catalog._existing(conn, self.folder_id, lost))
-        if skip_existing:
-            fields: tuple[str, ...] = ("client_metadata",) if update_client_metadata else ()
-        else:
-            fields = _CONTENT_FIELDS + (("client_metadata",) if update_client_metadata else ())
+            counts.skipped += sum(url not in existing for url in lost)  # deleted again
+        fields = _update_fields(skip_existing, update_client_metadata)
         updates: list[dict[str, Any]] = []
         for url, current in existing.items():
             change = _changes(wanted[url], current, fields) if fields else None
@@ -821,14 +872,17 @@ class FileWriter:
         if not rows:
             return set()
         now = _now()
+        if self.catalog.dialect == "postgresql":
+            params = _pg_array_params(rows)
+            params.update(folder_id=self.folder_id, now=now)
+            return set(self.conn.scalars(_pg_insert_sql(), params))
         extra = {"folder_id": self.folder_id, "created_at": now, "updated_at": now}
-        params = [{**row, **extra} for row in rows]
         stmt = (
-            self.catalog._insert(files)
+            sqlite.insert(files)
             .on_conflict_do_nothing(index_elements=[files.c.folder_id, files.c.object_url])
             .returning(files.c.object_url)
         )
-        return set(self.conn.scalars(stmt, params))
+        return set(self.conn.scalars(stmt, [{**row, **extra} for row in rows]))
 
     def _update(self, updates: list[dict[str, Any]], fields: Sequence[str]) -> None:
         """One executemany UPDATE of ``fields`` (+ updated_at) keyed by row id."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.config import AppConfig, IntegrationConfig
@@ -14,6 +16,8 @@ from orchestration_pkg.core.manifest import Manifest, read_manifest
 from orchestration_pkg.core.models import JobResult
 from orchestration_pkg.core.storage import Storage
 from orchestration_pkg.core.urls import redact_url
+
+SPOOL_CHUNK = 1 << 20
 
 
 def build_storage(config: IntegrationConfig) -> Storage:
@@ -37,16 +41,25 @@ def open_manifest(source: str, storage: Storage) -> Iterator[Manifest]:
             key = storage.parse_url(source)
         except UrlError as exc:
             raise ManifestError(f"manifest {redact_url(source)}: {exc}") from None
+        # Spooled to a local temporary file (streamed, constant memory) rather than parsed from
+        # the network stream: Encord-style flags may trail the lists, and finding them before
+        # the first row needs a seekable source. The file is deleted when the job ends.
         stream = storage.open_stream(key)
+        suffix = PurePosixPath(key).suffix
         try:
-            yield read_manifest(stream, name=key)
+            with tempfile.NamedTemporaryFile(prefix="manifest-", suffix=suffix) as tmp:
+                shutil.copyfileobj(stream, tmp, SPOOL_CHUNK)
+                tmp.flush()
+                with read_manifest(tmp.name, name=key) as manifest:
+                    yield manifest
         finally:
             stream.close()
         return
     path = Path(source.removeprefix("file://"))
     if not path.is_file():
         raise ManifestError(f"manifest {path} does not exist or is not a file")
-    yield read_manifest(path)
+    with read_manifest(path) as manifest:
+        yield manifest
 
 
 def register_manifest(

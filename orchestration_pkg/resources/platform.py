@@ -1,6 +1,5 @@
 """The resource the assets and sensors share: config file → catalog + storage per integration."""
 
-from __future__ import annotations
 
 from typing import Any
 

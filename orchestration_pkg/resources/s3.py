@@ -107,6 +107,10 @@ class S3IntegrationResource(S3Resource):
                     self._storage = S3Storage(self.to_config())
         return self._storage
 
+    def get_client(self) -> Any:
+        """The storage's boto3 S3 client (role credentials included), not a second one."""
+        return self.get_storage().client
+
     def safe_metadata(self) -> dict[str, str]:
         """Describing, secret-free values for Dagster metadata and logs."""
         auth = (

@@ -6,7 +6,6 @@ manifest (new ETag) runs again and an unchanged one never does. Run keys (key + 
 second line of defence, not the only one.
 """
 
-from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ class ManifestCursor:
     seen: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, raw: str | None) -> ManifestCursor:
+    def load(cls, raw: str | None) -> "ManifestCursor":
         if not raw:
             return cls()
         data = json.loads(raw)
