@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import random
 import time
@@ -39,6 +40,8 @@ def _image(width: int, height: int, fmt: str, orientation: int | None = None) ->
 def _start_server(port: int) -> tuple[object, str]:
     from moto.server import ThreadedMotoServer
 
+    # werkzeug logs every request line, signed query strings included: keep it quiet.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     actual = server._server.server_port  # noqa: SLF001 - port 0 means "any free port"
@@ -136,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
          "--json")
     _cli("--config", config, "folders")
     _cli("--config", config, "files", "demo", "--limit", "5")
+    _cli("--config", config, "presign", "demo", objects[0][0], "--ttl", "900")
     print("\nRe-running the same manifest registered nothing twice (see 'unchanged' above).")
     print("To explore in Dagster, keep the S3 server running and start the UI:")
     print("  python -m orchestration_pkg.demo --serve --port 9090   # terminal 1")

@@ -151,6 +151,7 @@ class RegistrationEngine:
         else:
             result.status = JobStatus.DONE
         result.by_kind = dict(tally.kinds) if not tally.aborted else {}
+        result.unit_errors.sort(key=lambda e: (e.row is None, e.row or 0))
         result.finished_at = datetime.now(timezone.utc)
         self.catalog.finish_job(result)
         return result
