@@ -55,9 +55,12 @@ def _images() -> list[bytes]:
 
 
 def _client(endpoint: str):
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        config=Config(max_pool_connections=CONCURRENCY,
-                                      retries={"mode": "standard"}))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=Config(max_pool_connections=CONCURRENCY, retries={"mode": "standard"}),
+    )
 
 
 def _fill(endpoint: str, n: int) -> list[str]:
@@ -67,8 +70,12 @@ def _fill(endpoint: str, n: int) -> list[str]:
     exts = ("jpg", "png", "webp", "jpg")
     keys = [f"img/{i // 1000:03d}/image {i:06d}.{exts[i % 4]}" for i in range(n)]
     with ThreadPoolExecutor(CONCURRENCY) as pool:
-        list(pool.map(lambda ik: s3.put_object(Bucket=BUCKET, Key=ik[1],
-                                               Body=blobs[ik[0] % 4]), enumerate(keys)))
+        list(
+            pool.map(
+                lambda ik: s3.put_object(Bucket=BUCKET, Key=ik[1], Body=blobs[ik[0] % 4]),
+                enumerate(keys),
+            )
+        )
     return keys
 
 
@@ -95,8 +102,12 @@ def _manifest(path: Path, keys, with_metadata: bool) -> Path:
         for i, key in enumerate(keys):
             item: dict = {"objectUrl": f"s3://{BUCKET}/{key}"}
             if with_metadata:
-                item["imageMetadata"] = {"width": 64, "height": 48, "fileSize": 1000,
-                                         "mimeType": "image/jpeg"}
+                item["imageMetadata"] = {
+                    "width": 64,
+                    "height": 48,
+                    "fileSize": 1000,
+                    "mimeType": "image/jpeg",
+                }
             fh.write(("," if i else "") + json.dumps(item) + "\n")
         fh.write("]}\n")
     return path
@@ -122,8 +133,12 @@ def _rss_child(mode: str, manifest: str, db: str) -> None:
 
 
 def _rss(mode: str, manifest: Path, db: Path) -> float:
-    proc = subprocess.run([sys.executable, __file__, "--rss-child", mode, str(manifest), str(db)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--rss-child", mode, str(manifest), str(db)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(proc.stdout.strip().splitlines()[-1])
 
 
@@ -153,9 +168,11 @@ def main() -> None:
     try:
         print(f"filling {args.n} images on {endpoint} …", flush=True)
         keys = _fill(endpoint, args.n)
-        storage = S3Storage(S3IntegrationConfig(name="bench", bucket=BUCKET,
-                                                endpoint_url=endpoint,
-                                                max_pool_connections=CONCURRENCY))
+        storage = S3Storage(
+            S3IntegrationConfig(
+                name="bench", bucket=BUCKET, endpoint_url=endpoint, max_pool_connections=CONCURRENCY
+            )
+        )
         t_list, listed = _timed(lambda: _list_all(endpoint))
         t_head, _ = _timed(lambda: _head_all(endpoint, keys))
         m_meta = _manifest(tmp / "with_meta.json", keys, True)
@@ -175,11 +192,15 @@ def main() -> None:
             ("(b) register with header probing", t_b, res_b.registered),
         ]
         for name, secs, count in rows:
-            print(f"{name:46} {secs:8.2f} {count / secs:9.0f} {secs / t_list:7.2f} "
-                  f"{secs / t_head:7.2f}")
-        print(f"(b) requests per image: {res_b.requests / max(1, res_b.registered):.2f}; "
-              f"bytes read per image: median {statistics.median(per_image):.0f}, "
-              f"max {max(per_image)} (goal: median ≤ 65536)")
+            print(
+                f"{name:46} {secs:8.2f} {count / secs:9.0f} {secs / t_list:7.2f} "
+                f"{secs / t_head:7.2f}"
+            )
+        print(
+            f"(b) requests per image: {res_b.requests / max(1, res_b.registered):.2f}; "
+            f"bytes read per image: median {statistics.median(per_image):.0f}, "
+            f"max {max(per_image)} (goal: median ≤ 65536)"
+        )
         print(f"(b) time / one-HEAD-per-object time: {t_b / t_head:.2f} (goal ≤ 3)")
 
         big = tmp / "big.json"
@@ -187,9 +208,11 @@ def main() -> None:
         _manifest(big, (f"img/x/{i:07d}.jpg" for i in range(args.rows)), True)
         rss_base = _rss("import", big, tmp / "rss.db")
         t_rss, rss_reg = _timed(lambda: _rss("register", big, tmp / "rss.db"))
-        print(f"peak RSS: import only {rss_base:.0f} MiB; registering {args.rows} rows without "
-              f"fetch {rss_reg:.0f} MiB (ratio {rss_reg / rss_base:.2f}, goal ≤ 300 MB) "
-              f"in {t_rss:.1f} s ({args.rows / t_rss:.0f} rows/s)")
+        print(
+            f"peak RSS: import only {rss_base:.0f} MiB; registering {args.rows} rows without "
+            f"fetch {rss_reg:.0f} MiB (ratio {rss_reg / rss_base:.2f}, goal ≤ 300 MB) "
+            f"in {t_rss:.1f} s ({args.rows / t_rss:.0f} rows/s)"
+        )
     finally:
         server.stop()
 

@@ -1,3 +1,3 @@
-"""orchestration_pkg: register files from private cloud buckets into a catalog without copying them."""
+"""orchestration_pkg: register files from private cloud buckets into a catalog, never copied."""
 
 __version__ = "0.1.0"

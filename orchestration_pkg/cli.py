@@ -61,7 +61,10 @@ def _print_json(data: Any) -> None:
 @app.callback()
 def _main(
     config: str | None = typer.Option(
-        None, "--config", "-c", envvar="ORCHESTRATION_PKG_CONFIG",
+        None,
+        "--config",
+        "-c",
+        envvar="ORCHESTRATION_PKG_CONFIG",
         help="YAML config (default: $ORCHESTRATION_PKG_CONFIG or ./orchestration_pkg.yaml)",
     ),
 ) -> None:
@@ -73,8 +76,9 @@ def register(
     manifest: str = typer.Argument(..., help="manifest path, or s3://bucket/key of a manifest"),
     folder: str = typer.Option(..., "--folder", "-f", help="catalog folder (created if missing)"),
     integration: str | None = typer.Option(None, "--integration", "-i"),
-    ignore_errors: bool = typer.Option(False, "--ignore-errors",
-                                       help="register good files and list the bad ones"),
+    ignore_errors: bool = typer.Option(
+        False, "--ignore-errors", help="register good files and list the bad ones"
+    ),
     fetch: str = typer.Option("auto", help="auto: HEAD + image headers | head | none"),
     concurrency: int = typer.Option(32, min=1, max=512),
     description: str | None = typer.Option(None, help="folder description"),
@@ -84,24 +88,34 @@ def register(
     if fetch not in ("auto", "head", "none"):
         err.print("error: --fetch must be auto, head or none")
         raise typer.Exit(2)
-    opts = RegistrationOptions(ignore_errors=ignore_errors, fetch=fetch,  # type: ignore[arg-type]
-                               concurrency=concurrency, folder_description=description)
+    opts = RegistrationOptions(
+        ignore_errors=ignore_errors,
+        fetch=fetch,  # type: ignore[arg-type]
+        concurrency=concurrency,
+        folder_description=description,
+    )
 
     def run() -> JobResult:
         config = _config()
         storage = build_storage(config.integration(integration))
         if as_json or not err.is_terminal:
             return register_manifest(config, manifest, folder, options=opts, storage=storage)
-        with Progress(TextColumn("[bold]registering"), BarColumn(), TextColumn(
-                "{task.completed} rows · {task.fields[ok]} ok · {task.fields[bad]} failed"),
-                TimeElapsedColumn(), console=err, transient=True) as bar:
+        with Progress(
+            TextColumn("[bold]registering"),
+            BarColumn(),
+            TextColumn("{task.completed} rows · {task.fields[ok]} ok · {task.fields[bad]} failed"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
             task = bar.add_task("register", total=None, ok=0, bad=0)
 
             def on_progress(p: JobProgress) -> None:
                 bar.update(task, completed=p.rows, ok=p.registered, bad=p.failed)
 
-            return register_manifest(config, manifest, folder, options=opts, storage=storage,
-                                     progress=on_progress)
+            return register_manifest(
+                config, manifest, folder, options=opts, storage=storage, progress=on_progress
+            )
 
     result = _guard(run)
     if as_json:
@@ -131,8 +145,13 @@ def folders(as_json: bool = typer.Option(False, "--json")) -> None:
         return
     table = Table("name", "files", "bytes", "description", "created")
     for f in rows:
-        table.add_row(f.name, str(f.file_count), str(f.total_bytes), f.description or "",
-                      f"{f.created_at:%Y-%m-%d %H:%M}")
+        table.add_row(
+            f.name,
+            str(f.file_count),
+            str(f.total_bytes),
+            f.description or "",
+            f"{f.created_at:%Y-%m-%d %H:%M}",
+        )
     out.print(table)
 
 
@@ -178,18 +197,23 @@ def presign(
 
 def _job_json(result: JobResult) -> dict[str, Any]:
     data = result.model_dump(mode="json")
-    data["unit_errors"] = [{"url": e.url, "error": e.error, "row": e.row}
-                           for e in result.unit_errors]
+    data["unit_errors"] = [
+        {"url": e.url, "error": e.error, "row": e.row} for e in result.unit_errors
+    ]
     return data
 
 
 def _print_job(result: JobResult) -> None:
     colour = {"DONE": "green", "FAILED": "red", "PENDING": "yellow"}[result.status.value]
-    out.print(f"job [bold]{result.job_id}[/] → folder [bold]{result.folder}[/]: "
-              f"[{colour}]{result.status.value}[/]")
-    out.print(f"  rows {result.total} · registered {result.registered} (new {result.created}, "
-              f"updated {result.updated}, unchanged {result.unchanged}) · skipped "
-              f"{result.skipped} · failed {result.failed} · bytes read {result.bytes_read}")
+    out.print(
+        f"job [bold]{result.job_id}[/] → folder [bold]{result.folder}[/]: "
+        f"[{colour}]{result.status.value}[/]"
+    )
+    out.print(
+        f"  rows {result.total} · registered {result.registered} (new {result.created}, "
+        f"updated {result.updated}, unchanged {result.unchanged}) · skipped "
+        f"{result.skipped} · failed {result.failed} · bytes read {result.bytes_read}"
+    )
     if result.error:
         out.print(f"  [red]{result.error}[/]", markup=True, highlight=False)
     for e in result.unit_errors[:50]:

@@ -18,8 +18,11 @@ def build_definitions(config_path: str | os.PathLike[str] | None = None) -> Defi
     """Assets, job, sensors and resources for the config at ``config_path`` (or the default)."""
     path = resolve_config_path(config_path)
     config = load_config(path)
-    job = define_asset_job(REGISTER_JOB, selection=REGISTRATION_ASSETS,
-                           description="Register one manifest into one catalog folder.")
+    job = define_asset_job(
+        REGISTER_JOB,
+        selection=REGISTRATION_ASSETS,
+        description="Register one manifest into one catalog folder.",
+    )
     platform = PlatformResource(config_path=str(path.resolve()) if path else "")
     return Definitions(
         assets=REGISTRATION_ASSETS,

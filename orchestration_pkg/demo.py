@@ -57,12 +57,15 @@ def _fill_bucket(endpoint: str, count: int) -> list[tuple[str, int, int]]:
         w, h = random.choice([(640, 480), (1280, 720), (300, 300), (1024, 768)])
         fmt, ext = random.choice([("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp")])
         key = f"{PREFIX}{names[i % len(names)]} {i:03d}.{ext}"
-        s3.put_object(Bucket=BUCKET, Key=key, Body=_image(w, h, fmt),
-                      ContentType=Image.MIME[fmt])
+        s3.put_object(Bucket=BUCKET, Key=key, Body=_image(w, h, fmt), ContentType=Image.MIME[fmt])
         made.append((key, w, h))
     rotated = f"{PREFIX}phone photo (rotated).jpg"
-    s3.put_object(Bucket=BUCKET, Key=rotated, Body=_image(400, 300, "JPEG", orientation=6),
-                  ContentType="image/jpeg")
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=rotated,
+        Body=_image(400, 300, "JPEG", orientation=6),
+        ContentType="image/jpeg",
+    )
     made.append((rotated, 400, 300))
     return made
 
@@ -71,15 +74,20 @@ def _write_files(workdir: Path, endpoint: str, objects: list[tuple[str, int, int
     images = []
     for n, (key, _w, _h) in enumerate(objects):
         # Half as s3:// URIs (literal keys), half as percent-encoded endpoint URLs.
-        url = (f"s3://{BUCKET}/{key}" if n % 2 else
-               f"{endpoint}/{BUCKET}/{encode_key_for_url(key)}")
-        images.append({"objectUrl": url, "title": key.rsplit("/", 1)[-1],
-                       "clientMetadata": {"source": "demo", "n": n}})
+        url = f"s3://{BUCKET}/{key}" if n % 2 else f"{endpoint}/{BUCKET}/{encode_key_for_url(key)}"
+        images.append(
+            {
+                "objectUrl": url,
+                "title": key.rsplit("/", 1)[-1],
+                "clientMetadata": {"source": "demo", "n": n},
+            }
+        )
     images.append({"objectUrl": f"s3://{BUCKET}/{PREFIX}does-not-exist.jpg", "title": "missing"})
     images.append({"title": "row without a URL"})
     manifest = workdir / "manifest.json"
-    manifest.write_text(json.dumps({"images": images, "skip_duplicate_urls": False}, indent=1),
-                        encoding="utf-8")
+    manifest.write_text(
+        json.dumps({"images": images, "skip_duplicate_urls": False}, indent=1), encoding="utf-8"
+    )
     config = workdir / "orchestration_pkg.yaml"
     config.write_text(
         f"catalog: sqlite:///{(workdir / 'catalog.db').resolve()}\n"
@@ -135,8 +143,16 @@ def main(argv: list[str] | None = None) -> None:
     manifest = _write_files(workdir, endpoint, objects)
     config = str(workdir / "orchestration_pkg.yaml")
     _cli("--config", config, "register", str(manifest), "--folder", "demo", "--ignore-errors")
-    _cli("--config", config, "register", str(manifest), "--folder", "demo", "--ignore-errors",
-         "--json")
+    _cli(
+        "--config",
+        config,
+        "register",
+        str(manifest),
+        "--folder",
+        "demo",
+        "--ignore-errors",
+        "--json",
+    )
     _cli("--config", config, "folders")
     _cli("--config", config, "files", "demo", "--limit", "5")
     _cli("--config", config, "presign", "demo", objects[0][0], "--ttl", "900")

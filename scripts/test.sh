@@ -17,4 +17,5 @@ VENV="${VENV:-.venv}"
 export ORCHESTRATION_PKG_REQUIRE_POSTGRES=1
 export AWS_EC2_METADATA_DISABLED=true
 "$VENV/bin/ruff" check orchestration_pkg tests bench
+"$VENV/bin/ruff" format --check orchestration_pkg tests bench
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"

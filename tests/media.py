@@ -7,8 +7,9 @@ import io
 from PIL import Image
 
 
-def image_bytes(width: int, height: int, fmt: str = "PNG", orientation: int | None = None,
-                exif_padding: int = 0) -> bytes:
+def image_bytes(
+    width: int, height: int, fmt: str = "PNG", orientation: int | None = None, exif_padding: int = 0
+) -> bytes:
     """An image of the given size; ``exif_padding`` bloats the EXIF block (pushes SOF back)."""
     img = Image.new("RGB", (width, height), (width % 256, height % 256, 90))
     buf = io.BytesIO()

@@ -18,8 +18,9 @@ SECRET = "cli-S3cret-value-77"
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true", **(env or {})}
-    return subprocess.run([CLI, *args], capture_output=True, text=True, env=full_env,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [CLI, *args], capture_output=True, text=True, env=full_env, timeout=120, check=False
+    )
 
 
 @pytest.fixture
@@ -43,14 +44,27 @@ def project(tmp_path, s3_bucket):
         f"s3://{s3_bucket.name}/data/nope.png,third\n",
         encoding="utf-8",
     )
-    return {"config": str(config), "manifest": str(manifest), "bucket": s3_bucket,
-            "env": {"CLI_SECRET": SECRET}}
+    return {
+        "config": str(config),
+        "manifest": str(manifest),
+        "bucket": s3_bucket,
+        "env": {"CLI_SECRET": SECRET},
+    }
 
 
 def test_register_json_status_folders_files_presign(project):
     cfg, env = project["config"], project["env"]
-    proc = run("--config", cfg, "register", project["manifest"], "--folder", "f1",
-               "--ignore-errors", "--json", env=env)
+    proc = run(
+        "--config",
+        cfg,
+        "register",
+        project["manifest"],
+        "--folder",
+        "f1",
+        "--ignore-errors",
+        "--json",
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["status"] == "DONE" and doc["registered"] == 2 and doc["failed"] == 1
@@ -75,8 +89,15 @@ def test_register_json_status_folders_files_presign(project):
 
 
 def test_failed_job_exits_nonzero_and_human_output(project):
-    proc = run("--config", project["config"], "register", project["manifest"], "--folder", "f2",
-               env=project["env"])
+    proc = run(
+        "--config",
+        project["config"],
+        "register",
+        project["manifest"],
+        "--folder",
+        "f2",
+        env=project["env"],
+    )
     assert proc.returncode == 1
     assert "FAILED" in proc.stdout and "nope.png" in proc.stdout
 
@@ -101,12 +122,18 @@ def test_user_errors_are_one_line(project, args, message):
 
 def test_bad_config_is_one_clear_line(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("integrations:\n  - {name: x, provider: s3, bucket: b,"
-                   " auth: {method: access_key, access_key_id: '${NOPE_UNSET}',"
-                   " secret_access_key: y}}\n", encoding="utf-8")
+    bad.write_text(
+        "integrations:\n  - {name: x, provider: s3, bucket: b,"
+        " auth: {method: access_key, access_key_id: '${NOPE_UNSET}',"
+        " secret_access_key: y}}\n",
+        encoding="utf-8",
+    )
     proc = run("--config", str(bad), "folders")
     assert proc.returncode == 2 and "NOPE_UNSET is not set" in proc.stderr
-    bad.write_text("integrations: [{name: x, provider: s3, bucket: b, auth: {method: assume_role,"
-                   " role_arn: 'arn:aws:iam::123456789012:role/r'}}]\n", encoding="utf-8")
+    bad.write_text(
+        "integrations: [{name: x, provider: s3, bucket: b, auth: {method: assume_role,"
+        " role_arn: 'arn:aws:iam::123456789012:role/r'}}]\n",
+        encoding="utf-8",
+    )
     proc = run("--config", str(bad), "folders")
     assert proc.returncode == 2 and "external_id" in proc.stderr

@@ -58,25 +58,68 @@ def test_env_var_from_config_path_env(tmp_path, monkeypatch):
 def test_unset_env_is_named(monkeypatch):
     monkeypatch.delenv("AK", raising=False)
     with pytest.raises(ConfigError, match=r"AK is not set \(used at integrations\[0\]"):
-        parse_config({"integrations": [{"name": "a", "bucket": "b", "auth": {
-            "method": "access_key", "access_key_id": "${AK}", "secret_access_key": "x"}}]})
+        parse_config(
+            {
+                "integrations": [
+                    {
+                        "name": "a",
+                        "bucket": "b",
+                        "auth": {
+                            "method": "access_key",
+                            "access_key_id": "${AK}",
+                            "secret_access_key": "x",
+                        },
+                    }
+                ]
+            }
+        )
 
 
 @pytest.mark.parametrize(
     ("doc", "message"),
     [
-        ({"integrations": [{"name": "a", "bucket": "b", "auth": {
-            "method": "assume_role", "role_arn": "arn:aws:iam::123456789012:role/r"}}]},
-         "external_id"),
-        ({"integrations": [{"name": "a", "bucket": "b", "auth": {
-            "method": "assume_role", "role_arn": "not-an-arn", "external_id": "e"}}]},
-         "role_arn"),
-        ({"integrations": [{"name": "a", "bucket": "b"}, {"name": "a", "bucket": "c"}]},
-         "unique"),
-        ({"integrations": [{"name": "a", "bucket": "b", "default": True},
-                           {"name": "c", "bucket": "d", "default": True}]}, "at most one"),
-        ({"integrations": [{"name": "a", "bucket": "b", "auth": {"method": "magic"}}]},
-         "auth"),
+        (
+            {
+                "integrations": [
+                    {
+                        "name": "a",
+                        "bucket": "b",
+                        "auth": {
+                            "method": "assume_role",
+                            "role_arn": "arn:aws:iam::123456789012:role/r",
+                        },
+                    }
+                ]
+            },
+            "external_id",
+        ),
+        (
+            {
+                "integrations": [
+                    {
+                        "name": "a",
+                        "bucket": "b",
+                        "auth": {
+                            "method": "assume_role",
+                            "role_arn": "not-an-arn",
+                            "external_id": "e",
+                        },
+                    }
+                ]
+            },
+            "role_arn",
+        ),
+        ({"integrations": [{"name": "a", "bucket": "b"}, {"name": "a", "bucket": "c"}]}, "unique"),
+        (
+            {
+                "integrations": [
+                    {"name": "a", "bucket": "b", "default": True},
+                    {"name": "c", "bucket": "d", "default": True},
+                ]
+            },
+            "at most one",
+        ),
+        ({"integrations": [{"name": "a", "bucket": "b", "auth": {"method": "magic"}}]}, "auth"),
         ({"integrations": [{"name": "a", "bucket": "b", "colour": "red"}]}, "colour"),
     ],
 )
@@ -86,9 +129,20 @@ def test_invalid_configs_name_the_field(doc, message):
 
 
 def test_validation_errors_never_echo_secrets():
-    doc = {"integrations": [{"name": "a", "bucket": "b", "auth": {
-        "method": "access_key", "access_key_id": "AKIDLEAK", "secret_access_key": 12345.5,
-        "extra": "TOPSECRET"}}]}
+    doc = {
+        "integrations": [
+            {
+                "name": "a",
+                "bucket": "b",
+                "auth": {
+                    "method": "access_key",
+                    "access_key_id": "AKIDLEAK",
+                    "secret_access_key": 12345.5,
+                    "extra": "TOPSECRET",
+                },
+            }
+        ]
+    }
     with pytest.raises(ConfigError) as info:
         parse_config(doc)
     assert "TOPSECRET" not in str(info.value) and "AKIDLEAK" not in str(info.value)
@@ -104,7 +158,8 @@ def test_missing_and_broken_files(tmp_path):
 
 
 def test_several_integrations_without_default_needs_a_name():
-    cfg = parse_config({"integrations": [{"name": "a", "bucket": "bbb"},
-                                         {"name": "c", "bucket": "ddd"}]})
+    cfg = parse_config(
+        {"integrations": [{"name": "a", "bucket": "bbb"}, {"name": "c", "bucket": "ddd"}]}
+    )
     with pytest.raises(NotFoundError, match="--integration"):
         cfg.integration()

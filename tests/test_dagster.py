@@ -82,18 +82,22 @@ def test_check_passes_on_clean_run(setup):
     tmp_path, bucket, config = setup
     path = tmp_path / "m.json"
     path.write_text(_manifest(bucket, 2), encoding="utf-8")
-    result = materialize(REGISTRATION_ASSETS,
-                         resources={"platform": PlatformResource(config_path=str(config))},
-                         run_config=_run_config(str(path)))
+    result = materialize(
+        REGISTRATION_ASSETS,
+        resources={"platform": PlatformResource(config_path=str(config))},
+        run_config=_run_config(str(path)),
+    )
     assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
 
 
 def test_manifest_in_bucket_is_read_streaming(setup):
     tmp_path, bucket, config = setup
     bucket.put("manifests/batch.json", _manifest(bucket, 3).encode())
-    result = materialize(REGISTRATION_ASSETS,
-                         resources={"platform": PlatformResource(config_path=str(config))},
-                         run_config=_run_config(f"s3://{bucket.name}/manifests/batch.json"))
+    result = materialize(
+        REGISTRATION_ASSETS,
+        resources={"platform": PlatformResource(config_path=str(config))},
+        run_config=_run_config(f"s3://{bucket.name}/manifests/batch.json"),
+    )
     assert result.success
 
 
@@ -107,9 +111,12 @@ def test_sensor_requests_new_and_changed_manifests_once(setup):
     bucket.put("manifests/notes.txt", b"ignored")
 
     def tick(cursor):
-        with DagsterInstance.ephemeral() as instance, build_sensor_context(
-            instance=instance, cursor=cursor, resources={"platform": platform}
-        ) as ctx:
+        with (
+            DagsterInstance.ephemeral() as instance,
+            build_sensor_context(
+                instance=instance, cursor=cursor, resources={"platform": platform}
+            ) as ctx,
+        ):
             res = sensor(ctx)
             return res.run_requests or [], res.cursor
 

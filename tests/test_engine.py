@@ -46,8 +46,11 @@ def catalog(catalog_url):
 def _manifest(tmp_path: Path, bucket, extra: list[dict] | None = None, **flags) -> Path:
     images = []
     for i, key in enumerate(KEYS):
-        url = (f"s3://{bucket.name}/{key}" if i % 2 else
-               f"{bucket.endpoint}/{bucket.name}/{encode_key_for_url(key)}")
+        url = (
+            f"s3://{bucket.name}/{key}"
+            if i % 2
+            else f"{bucket.endpoint}/{bucket.name}/{encode_key_for_url(key)}"
+        )
         images.append({"objectUrl": url, "title": key, "clientMetadata": {"i": i}})
     images += extra or []
     path = tmp_path / "manifest.json"
@@ -57,8 +60,9 @@ def _manifest(tmp_path: Path, bucket, extra: list[dict] | None = None, **flags) 
 
 def _register(catalog, storage, path, **opts):
     engine = RegistrationEngine(catalog, storage)
-    return engine.register(read_manifest(path), "photos", RegistrationOptions(**opts),
-                           manifest_name=str(path))
+    return engine.register(
+        read_manifest(path), "photos", RegistrationOptions(**opts), manifest_name=str(path)
+    )
 
 
 def test_registers_and_probes_images_from_headers(tmp_path, bucket, storage, catalog):
@@ -98,15 +102,16 @@ def _bad_rows(bucket) -> list[dict]:
     return [
         {"objectUrl": f"s3://{bucket.name}/raw/missing.jpg"},
         {"title": "no url"},
-        {"objectUrl": f"s3://other-bucket/raw/x.jpg"},
+        {"objectUrl": "s3://other-bucket/raw/x.jpg"},
         {"objectUrl": f"s3://{bucket.name}/outside/prefix.jpg"},
         {"objectUrl": f"{bucket.endpoint}/{bucket.name}/raw/with space.jpg"},
     ]
 
 
 def test_ignore_errors_registers_good_and_lists_bad(tmp_path, bucket, storage, catalog):
-    result = _register(catalog, storage, _manifest(tmp_path, bucket, _bad_rows(bucket)),
-                       ignore_errors=True)
+    result = _register(
+        catalog, storage, _manifest(tmp_path, bucket, _bad_rows(bucket)), ignore_errors=True
+    )
     assert result.status is JobStatus.DONE
     assert (result.registered, result.failed, result.total) == (4, 5, 9)
     errors = {e.row: e for e in result.unit_errors}
@@ -134,9 +139,12 @@ def test_without_ignore_errors_one_bad_file_commits_nothing(tmp_path, bucket, st
 def test_batches_respect_limits(tmp_path, bucket, storage, catalog):
     batches = []
     engine = RegistrationEngine(catalog, storage)
-    engine.register(read_manifest(_manifest(tmp_path, bucket)), "photos",
-                    RegistrationOptions(max_images_per_batch=3),
-                    progress=lambda p: batches.append(p.batches))
+    engine.register(
+        read_manifest(_manifest(tmp_path, bucket)),
+        "photos",
+        RegistrationOptions(max_images_per_batch=3),
+        progress=lambda p: batches.append(p.batches),
+    )
     assert max(batches) == 2  # 4 images in batches of ≤3
 
 
@@ -160,16 +168,21 @@ class _Flaky:
 def test_transient_errors_are_retried(tmp_path, bucket, storage, catalog):
     flaky = _Flaky(storage)
     result = RegistrationEngine(catalog, flaky).register(
-        read_manifest(_manifest(tmp_path, bucket)), "photos",
-        RegistrationOptions(backoff_seconds=0.001))
+        read_manifest(_manifest(tmp_path, bucket)),
+        "photos",
+        RegistrationOptions(backoff_seconds=0.001),
+    )
     assert result.status is JobStatus.DONE and result.registered == 4
     assert flaky.seen == set(KEYS)
 
 
 def test_fetch_none_trusts_manifest_and_makes_no_request(tmp_path, bucket, storage, catalog):
-    rows = [{"objectUrl": f"s3://{bucket.name}/raw/not-there.jpg",
-             "imageMetadata": {"width": 10, "height": 20, "fileSize": 99,
-                               "mimeType": "image/jpeg"}}]
+    rows = [
+        {
+            "objectUrl": f"s3://{bucket.name}/raw/not-there.jpg",
+            "imageMetadata": {"width": 10, "height": 20, "fileSize": 99, "mimeType": "image/jpeg"},
+        }
+    ]
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"images": rows}), encoding="utf-8")
     result = _register(catalog, storage, path, fetch="none")
@@ -210,14 +223,15 @@ def test_header_grows_past_large_exif(tmp_path, s3_bucket, s3_config_factory, ca
     assert result.requests == 2 and 16 * 1024 < result.bytes_read <= 64 * 1024
 
 
-def test_corrupt_and_empty_objects_are_unit_errors(tmp_path, s3_bucket, s3_config_factory,
-                                                   catalog):
+def test_corrupt_and_empty_objects_are_unit_errors(tmp_path, s3_bucket, s3_config_factory, catalog):
     s3_bucket.put("raw/empty.png", b"")
     s3_bucket.put("raw/garbage.jpg", b"not an image at all" * 10)
     storage = S3Storage(s3_config_factory(prefix="raw/"))
     path = tmp_path / "m.csv"
-    path.write_text(f"url\ns3://{s3_bucket.name}/raw/empty.png\n"
-                    f"s3://{s3_bucket.name}/raw/garbage.jpg\n", encoding="utf-8")
+    path.write_text(
+        f"url\ns3://{s3_bucket.name}/raw/empty.png\ns3://{s3_bucket.name}/raw/garbage.jpg\n",
+        encoding="utf-8",
+    )
     result = _register(catalog, storage, path, ignore_errors=True)
     assert result.failed == 2
     reasons = " | ".join(e.error for e in result.unit_errors)

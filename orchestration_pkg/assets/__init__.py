@@ -9,5 +9,10 @@ from orchestration_pkg.assets.registration import (
 
 REGISTRATION_ASSETS = [manifest, registered_folder, upload_results]
 
-__all__ = ["REGISTRATION_ASSETS", "RegistrationConfig", "manifest", "registered_folder",
-           "upload_results"]
+__all__ = [
+    "REGISTRATION_ASSETS",
+    "RegistrationConfig",
+    "manifest",
+    "registered_folder",
+    "upload_results",
+]

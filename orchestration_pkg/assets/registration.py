@@ -1,6 +1,5 @@
 """Software-defined assets: the manifest, the registered folder, and the upload results."""
 
-
 from collections import Counter
 from typing import Any
 
@@ -42,8 +41,9 @@ class RegistrationConfig(Config):
 
 
 @asset(group_name=GROUP, description="A manifest of objects to register, checked row by row.")
-def manifest(context: AssetExecutionContext, config: RegistrationConfig,
-             platform: PlatformResource) -> Output[dict[str, Any]]:
+def manifest(
+    context: AssetExecutionContext, config: RegistrationConfig, platform: PlatformResource
+) -> Output[dict[str, Any]]:
     """Stream the manifest once: count rows per kind and list malformed rows."""
     storage = platform.storage(config.integration)
     kinds: Counter[str] = Counter()
@@ -75,8 +75,9 @@ def manifest(context: AssetExecutionContext, config: RegistrationConfig,
 
 
 @asset(group_name=GROUP, description="Catalog folder with the manifest's objects registered.")
-def registered_folder(context: AssetExecutionContext, manifest: dict[str, Any],
-                      platform: PlatformResource) -> Output[dict[str, Any]]:
+def registered_folder(
+    context: AssetExecutionContext, manifest: dict[str, Any], platform: PlatformResource
+) -> Output[dict[str, Any]]:
     """Run the registration engine (batches, probing, retries) for the manifest."""
     opts = RegistrationOptions(
         ignore_errors=manifest["ignore_errors"],
@@ -92,8 +93,13 @@ def registered_folder(context: AssetExecutionContext, manifest: dict[str, Any],
         storage=platform.storage(manifest["integration"]),
     )
     folder = platform.catalog().get_folder(result.folder)
-    context.log.info("job %s %s: %d registered, %d failed", result.job_id,
-                     result.status.value, result.registered, result.failed)
+    context.log.info(
+        "job %s %s: %d registered, %d failed",
+        result.job_id,
+        result.status.value,
+        result.registered,
+        result.failed,
+    )
     return Output(
         {"job_id": result.job_id, "folder": result.folder, "status": result.status.value},
         metadata={
@@ -109,11 +115,17 @@ def registered_folder(context: AssetExecutionContext, manifest: dict[str, Any],
 @asset(
     group_name=GROUP,
     description="Outcome of the upload job: counts, bytes read, and every unit error.",
-    check_specs=[AssetCheckSpec("no_unit_errors", asset="upload_results",
-                                description="fails when any file could not be registered")],
+    check_specs=[
+        AssetCheckSpec(
+            "no_unit_errors",
+            asset="upload_results",
+            description="fails when any file could not be registered",
+        )
+    ],
 )
-def upload_results(registered_folder: dict[str, Any], platform: PlatformResource
-                   ) -> MaterializeResult:
+def upload_results(
+    registered_folder: dict[str, Any], platform: PlatformResource
+) -> MaterializeResult:
     """Publish the job's counts and failed URLs; the asset check fails on unit errors."""
     job = platform.catalog().get_job(registered_folder["job_id"])
     metadata: dict[str, Any] = {

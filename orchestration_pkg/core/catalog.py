@@ -535,7 +535,7 @@ class Catalog:
         return (
             sa.select(*folders.c, count, total)
             .select_from(folders.outerjoin(files, files.c.folder_id == folders.c.id))
-            .group_by(*folders.c)
+            .group_by(folders.c.id)  # other folder columns depend on the primary key
         )
 
     def _load_folder(self, conn: Connection, name: str) -> Folder | None:

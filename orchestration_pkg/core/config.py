@@ -39,8 +39,12 @@ class AssumeRoleAuth(_Strict):
     """STS AssumeRole with a mandatory ExternalId; base credentials are keys or the chain."""
 
     method: Literal["assume_role"]
-    role_arn: str = Field(pattern=r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$")
-    external_id: SecretStr = Field(description="sts:ExternalId; required to defeat confused deputies")
+    role_arn: str = Field(
+        pattern=r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
+    )
+    external_id: SecretStr = Field(
+        description="sts:ExternalId; required to defeat confused deputies"
+    )
     session_name: str = Field(default="orchestration-pkg", pattern=r"^[A-Za-z0-9_+=,.@-]{2,64}$")
     duration_seconds: int = Field(default=3600, ge=900, le=43200)
     access_key_id: SecretStr | None = None

@@ -238,7 +238,7 @@ class RegistrationEngine:
     ) -> None:
         outcomes = list(pool.map(lambda p: self._fetch(p, opts), batch.planned))
         records: list[FileRecord] = []
-        for planned, outcome in zip(batch.planned, outcomes):
+        for planned, outcome in zip(batch.planned, outcomes, strict=True):
             if isinstance(outcome, str):
                 tally.add_error(planned.item.url, outcome, planned.item.row)
                 tally.aborted |= not opts.ignore_errors
@@ -289,9 +289,7 @@ class RegistrationEngine:
         item, info = planned.item, probe.info
         meta = _merge(item.given, probe.metadata)
         kind = planned.kind or _kind_from_type(info.content_type or meta.mime_type)
-        content_type = (
-            info.content_type or meta.mime_type or mimetypes.guess_type(planned.key)[0]
-        )
+        content_type = info.content_type or meta.mime_type or mimetypes.guess_type(planned.key)[0]
         return FileRecord(
             object_url=self.storage.canonical_url(planned.key),
             key=planned.key,
@@ -330,5 +328,9 @@ def _kind_from_type(content_type: str | None) -> MediaKind | None:
     major = content_type.split("/", 1)[0]
     if content_type == "application/pdf":
         return MediaKind.PDF
-    return {"image": MediaKind.IMAGE, "video": MediaKind.VIDEO, "audio": MediaKind.AUDIO,
-            "text": MediaKind.TEXT}.get(major)
+    return {
+        "image": MediaKind.IMAGE,
+        "video": MediaKind.VIDEO,
+        "audio": MediaKind.AUDIO,
+        "text": MediaKind.TEXT,
+    }.get(major)

@@ -1,6 +1,5 @@
 """The resource the assets and sensors share: config file → catalog + storage per integration."""
 
-
 from typing import Any
 
 from dagster import ConfigurableResource

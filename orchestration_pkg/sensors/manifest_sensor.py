@@ -6,7 +6,6 @@ manifest (new ETag) runs again and an unchanged one never does. Run keys (key + 
 second line of defence, not the only one.
 """
 
-
 import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -52,11 +51,10 @@ def scan_manifests(
 ) -> tuple[list[ObjectInfo], ManifestCursor]:
     """List up to ``watch.max_keys_per_tick`` objects after the cursor; return new manifests."""
     found: list[ObjectInfo] = []
-    listed = 0
     exhausted = True
     new = ManifestCursor(after=cursor.after, seen=dict(cursor.seen))
-    for info in storage.list(prefix=watch.prefix, start_after=cursor.after):
-        listed += 1
+    listing = storage.list(prefix=watch.prefix, start_after=cursor.after)
+    for listed, info in enumerate(listing, start=1):
         new.after = info.key
         if info.key.lower().endswith(MANIFEST_SUFFIXES) and info.size:
             tag = info.etag or str(info.last_modified)
@@ -94,14 +92,22 @@ def build_manifest_sensor(integration: IntegrationConfig, job_name: str) -> Sens
         requests = [
             RunRequest(
                 run_key=f"{integration.name}:{info.key}:{info.etag}",
-                run_config={"ops": {"manifest": {"config": {
-                    "manifest": storage.canonical_url(info.key),
-                    "folder": folder_for(watch, info.key),
-                    "integration": integration.name,
-                    "ignore_errors": watch.ignore_errors,
-                }}}},
-                tags={"orchestration_pkg/manifest": info.key,
-                      "orchestration_pkg/integration": integration.name},
+                run_config={
+                    "ops": {
+                        "manifest": {
+                            "config": {
+                                "manifest": storage.canonical_url(info.key),
+                                "folder": folder_for(watch, info.key),
+                                "integration": integration.name,
+                                "ignore_errors": watch.ignore_errors,
+                            }
+                        }
+                    }
+                },
+                tags={
+                    "orchestration_pkg/manifest": info.key,
+                    "orchestration_pkg/integration": integration.name,
+                },
             )
             for info in found
         ]
