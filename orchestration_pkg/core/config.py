@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from orchestration_pkg.core.errors import ConfigError, NotFoundError
 
@@ -72,20 +81,134 @@ class ManifestWatch(_Strict):
     max_keys_per_tick: int = Field(default=5000, ge=1)
 
 
-class S3IntegrationConfig(_Strict):
+class _IntegrationBase(_Strict):
+    """Fields every integration has."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    default: bool = False
+    manifests: ManifestWatch | None = None
+    max_pool_connections: int = Field(default=32, ge=1, le=512)
+
+
+class S3IntegrationConfig(_IntegrationBase):
     provider: Literal["s3"] = "s3"
     bucket: str
     prefix: str = ""
     region: str | None = None
     endpoint_url: str | None = None
-    default: bool = False
     auth: S3Auth = Field(default_factory=lambda: DefaultAuth(method="default"))
-    manifests: ManifestWatch | None = None
-    max_pool_connections: int = Field(default=32, ge=1, le=512)
 
 
-IntegrationConfig = S3IntegrationConfig
+class GCSServiceAccountAuth(_Strict):
+    """A service-account JSON key file (needed for V4 signing without IAM signBlob)."""
+
+    method: Literal["service_account"]
+    key_file: str
+
+
+class GCSDefaultAuth(_Strict):
+    """Application default credentials."""
+
+    method: Literal["adc"]
+
+
+class GCSAnonymousAuth(_Strict):
+    """No credentials (public buckets, emulators)."""
+
+    method: Literal["anonymous"]
+
+
+GCSAuth = Annotated[
+    GCSServiceAccountAuth | GCSDefaultAuth | GCSAnonymousAuth, Field(discriminator="method")
+]
+
+
+class GCSIntegrationConfig(_IntegrationBase):
+    provider: Literal["gcs"]
+    bucket: str
+    prefix: str = ""
+    project: str | None = None
+    endpoint_url: str | None = Field(default=None, description="emulator / private endpoint")
+    auth: GCSAuth = Field(default_factory=lambda: GCSDefaultAuth(method="adc"))
+
+
+class AzureSasAuth(_Strict):
+    """Account or container SAS token (needs Read + List)."""
+
+    method: Literal["sas"]
+    sas_token: SecretStr
+
+
+class AzureServicePrincipalAuth(_Strict):
+    """Entra ID app (client secret); URLs are signed with a user delegation key."""
+
+    method: Literal["service_principal"]
+    tenant_id: str
+    client_id: str
+    client_secret: SecretStr
+    authority_host: str | None = None
+
+
+class AzureConnectionStringAuth(_Strict):
+    method: Literal["connection_string"]
+    connection_string: SecretStr
+
+
+class AzureAccountKeyAuth(_Strict):
+    method: Literal["account_key"]
+    account_key: SecretStr
+
+
+AzureAuth = Annotated[
+    AzureSasAuth | AzureServicePrincipalAuth | AzureConnectionStringAuth | AzureAccountKeyAuth,
+    Field(discriminator="method"),
+]
+
+
+class AzureIntegrationConfig(_IntegrationBase):
+    provider: Literal["azure"]
+    account_url: str = Field(description="https://ACCOUNT.blob.core.windows.net or emulator URL")
+    container: str
+    prefix: str = ""
+    auth: AzureAuth
+
+
+class DirectIntegrationConfig(_IntegrationBase):
+    """User-supplied pre-signed or unsigned URLs; we never sign.
+
+    ``strict_client_only``: never fetch anything; rows must carry their metadata.
+    ``allow_hosts``: host names or CIDRs that may be fetched even if they resolve to loopback,
+    private, link-local or multicast addresses (SSRF allow-list).
+    """
+
+    provider: Literal["direct"]
+    strict_client_only: bool = False
+    allow_hosts: list[str] = Field(default_factory=list)
+    url_prefixes: list[str] = Field(
+        default_factory=list, description="if set, object URLs must start with one of these"
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_redirects: int = Field(default=3, ge=0, le=10)
+
+
+def _provider_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("provider", "s3"))
+    return str(getattr(value, "provider", "s3"))
+
+
+IntegrationConfig = Annotated[
+    Annotated[S3IntegrationConfig, Tag("s3")]
+    | Annotated[GCSIntegrationConfig, Tag("gcs")]
+    | Annotated[AzureIntegrationConfig, Tag("azure")]
+    | Annotated[DirectIntegrationConfig, Tag("direct")],
+    Discriminator(_provider_of),
+]
+AnyIntegrationConfig = (
+    S3IntegrationConfig | GCSIntegrationConfig | AzureIntegrationConfig | DirectIntegrationConfig
+)
+
+
 
 
 class AppConfig(_Strict):
@@ -102,7 +225,7 @@ class AppConfig(_Strict):
             raise ValueError("at most one integration may be marked default: true")
         return self
 
-    def integration(self, name: str | None = None) -> IntegrationConfig:
+    def integration(self, name: str | None = None) -> AnyIntegrationConfig:
         """The named integration, else the default one, else the only one."""
         if name:
             for item in self.integrations:

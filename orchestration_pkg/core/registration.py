@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 from orchestration_pkg.core.catalog import Catalog
-from orchestration_pkg.core.config import AppConfig, IntegrationConfig
+from orchestration_pkg.core.config import AnyIntegrationConfig, AppConfig
 from orchestration_pkg.core.engine import Progress, RegistrationEngine, RegistrationOptions
 from orchestration_pkg.core.errors import ManifestError, UrlError
 from orchestration_pkg.core.manifest import Manifest, read_manifest
@@ -20,12 +20,25 @@ from orchestration_pkg.core.urls import redact_url
 SPOOL_CHUNK = 1 << 20
 
 
-def build_storage(config: IntegrationConfig) -> Storage:
+def build_storage(config: AnyIntegrationConfig) -> Storage:
     """The storage implementation for one configured integration."""
+    # Imported lazily: each provider's SDK is only loaded when an integration uses it.
     if config.provider == "s3":
         from orchestration_pkg.core.s3 import S3Storage
 
         return S3Storage(config)
+    if config.provider == "gcs":
+        from orchestration_pkg.core.gcs import GCSStorage
+
+        return GCSStorage(config)
+    if config.provider == "azure":
+        from orchestration_pkg.core.azure import AzureStorage
+
+        return AzureStorage(config)
+    if config.provider == "direct":
+        from orchestration_pkg.core.direct import DirectStorage
+
+        return DirectStorage(config)
     raise ValueError(f"unsupported provider {config.provider!r}")  # pragma: no cover
 
 

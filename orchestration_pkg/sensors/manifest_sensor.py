@@ -20,7 +20,7 @@ from dagster import (
     sensor,
 )
 
-from orchestration_pkg.core.config import AppConfig, IntegrationConfig, ManifestWatch
+from orchestration_pkg.core.config import AnyIntegrationConfig, AppConfig, ManifestWatch
 from orchestration_pkg.core.models import ObjectInfo
 from orchestration_pkg.core.storage import Storage
 from orchestration_pkg.resources.platform import PlatformResource
@@ -74,7 +74,7 @@ def folder_for(watch: ManifestWatch, key: str) -> str:
     return watch.folder or PurePosixPath(key).stem
 
 
-def build_manifest_sensor(integration: IntegrationConfig, job_name: str) -> SensorDefinition:
+def build_manifest_sensor(integration: AnyIntegrationConfig, job_name: str) -> SensorDefinition:
     """The manifest sensor of one integration (requires ``manifests:`` in its config)."""
     watch = integration.manifests
     assert watch is not None
