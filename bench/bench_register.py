@@ -129,7 +129,16 @@ def _rss_child(mode: str, manifest: str, db: str) -> None:
         cfg = S3IntegrationConfig(name="bench", bucket=BUCKET, endpoint_url="http://127.0.0.1:1")
         result = _register(S3Storage(cfg), Path(db), Path(manifest), "none")
         assert result.registered > 0, result.error
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(_peak_rss_mib())
+
+
+def _peak_rss_mib() -> float:
+    """Peak RSS of this process. VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec and
+    would report the (large) parent's size at fork time."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _rss(mode: str, manifest: Path, db: Path) -> float:
@@ -142,11 +151,25 @@ def _rss(mode: str, manifest: Path, db: Path) -> float:
     return float(proc.stdout.strip().splitlines()[-1])
 
 
+def _rss_report(rows: int, tmp: Path) -> None:
+    big = tmp / "big.json"
+    print(f"\nwriting a {rows}-row manifest …", flush=True)
+    _manifest(big, (f"img/x/{i:07d}.jpg" for i in range(rows)), True)
+    rss_base = _rss("import", big, tmp / "rss.db")
+    t_rss, rss_reg = _timed(lambda: _rss("register", big, tmp / "rss.db"))
+    print(
+        f"peak RSS: import only {rss_base:.0f} MiB; registering {rows} rows without "
+        f"fetch {rss_reg:.0f} MiB (ratio {rss_reg / rss_base:.2f}, goal ≤ 300 MB) "
+        f"in {t_rss:.1f} s ({rows / t_rss:.0f} rows/s)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for the test suite")
+    parser.add_argument("--rss-only", action="store_true", help="only the 1M-row RSS run")
     parser.add_argument("--rss-child", nargs=3, metavar=("MODE", "MANIFEST", "DB"))
     args = parser.parse_args()
     if args.rss_child:
@@ -154,6 +177,9 @@ def main() -> None:
         return
     if args.smoke:
         args.n, args.rows = 200, 2_000
+    if args.rss_only:
+        _rss_report(args.rows, Path(tempfile.mkdtemp(prefix="op-bench-")))
+        return
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

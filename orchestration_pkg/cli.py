@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -193,6 +194,99 @@ def presign(
         return storage.sign(record.key, ttl)
 
     sys.stdout.write(_guard(run) + "\n")
+
+
+integrations_app = typer.Typer(help="Configured integrations: list, setup policies, access test.")
+app.add_typer(integrations_app, name="integrations")
+
+
+def _integration_summary(cfg: Any) -> dict[str, Any]:
+    """What `integrations list` shows: where it reads, how it authenticates; never secrets."""
+    where = {
+        "s3": lambda c: f"s3://{c.bucket}/{c.prefix}",
+        "gcs": lambda c: f"gs://{c.bucket}/{c.prefix}",
+        "azure": lambda c: f"{c.account_url.rstrip('/')}/{c.container}/{c.prefix}",
+        "direct": lambda c: ", ".join(c.url_prefixes) or "(any URL)",
+    }[cfg.provider](cfg)
+    auth = getattr(getattr(cfg, "auth", None), "method", None)
+    if cfg.provider == "direct":
+        auth = "strict client-only" if cfg.strict_client_only else "pre-signed / unsigned URLs"
+    return {
+        "name": cfg.name,
+        "provider": cfg.provider,
+        "location": where,
+        "auth": auth,
+        "default": cfg.default,
+        "manifests_prefix": cfg.manifests.prefix if cfg.manifests else None,
+    }
+
+
+@integrations_app.command("list")
+def integrations_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List configured integrations."""
+    rows = _guard(lambda: [_integration_summary(c) for c in _config().integrations])
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("name", "provider", "location", "auth", "default", "manifest sensor")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["provider"],
+            r["location"],
+            str(r["auth"]),
+            "✓" if r["default"] else "",
+            r["manifests_prefix"] or "",
+        )
+    out.print(table)
+
+
+@integrations_app.command("policy")
+def integrations_policy(
+    name: str,
+    origin: list[str] = typer.Option(
+        [], "--origin", help="web origin allowed by CORS (repeatable)"
+    ),
+    max_age: int = typer.Option(3600, help="CORS max age in seconds"),
+    principal: str | None = typer.Option(
+        None, help="S3 assume_role: ARN of the identity that assumes the role"
+    ),
+) -> None:
+    """Print the least-privilege policy and the CORS configuration to paste (JSON)."""
+
+    def run() -> dict[str, Any]:
+        cfg = _config().integration(name)
+        storage = build_storage(cfg)
+        origins = origin or cfg.cors_origins or ["https://app.example.com"]
+        if cfg.provider == "s3":
+            return storage.setup_guide(origins, max_age, principal_arn=principal)
+        return storage.setup_guide(origins, max_age)
+
+    _print_json(_guard(run))
+
+
+@integrations_app.command("test")
+def integrations_test(
+    name: str,
+    url: str | None = typer.Argument(None, help="object URL or key to test (optional)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Check list, head, ranged read and signing separately; exit 1 if any fails."""
+
+    def run() -> list[Any]:
+        return build_storage(_config().integration(name)).check(url)
+
+    rows = _guard(run)
+    if as_json:
+        _print_json([asdict(r) for r in rows])
+    else:
+        table = Table("permission", "result", "detail", "fix")
+        for r in rows:
+            mark = "[green]pass[/]" if r.ok else "[red]FAIL[/]"
+            table.add_row(escape(r.permission), mark, escape(r.detail), escape(r.fix))
+        out.print(table)
+    if not all(r.ok for r in rows):
+        raise typer.Exit(1)
 
 
 def _job_json(result: JobResult) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import os
 
 from dagster import Definitions, define_asset_job
 
-from orchestration_pkg.assets import REGISTRATION_ASSETS
+from orchestration_pkg.assets import ALL_ASSETS, REGISTRATION_ASSETS
 from orchestration_pkg.core.config import load_config, resolve_config_path
 from orchestration_pkg.resources.platform import PlatformResource
 from orchestration_pkg.sensors import build_manifest_sensors
@@ -25,7 +25,7 @@ def build_definitions(config_path: str | os.PathLike[str] | None = None) -> Defi
     )
     platform = PlatformResource(config_path=str(path.resolve()) if path else "")
     return Definitions(
-        assets=REGISTRATION_ASSETS,
+        assets=ALL_ASSETS,
         jobs=[job],
         sensors=build_manifest_sensors(config, REGISTER_JOB),
         resources={"platform": platform},

@@ -137,3 +137,46 @@ def test_bad_config_is_one_clear_line(tmp_path):
     )
     proc = run("--config", str(bad), "folders")
     assert proc.returncode == 2 and "external_id" in proc.stderr
+
+
+def test_integrations_list_policy_and_test(project):
+    cfg, env, bucket = project["config"], project["env"], project["bucket"]
+    listed = json.loads(run("--config", cfg, "integrations", "list", "--json", env=env).stdout)
+    assert listed == [
+        {
+            "name": "acme",
+            "provider": "s3",
+            "location": f"s3://{bucket.name}/data/",
+            "auth": "access_key",
+            "default": True,
+            "manifests_prefix": None,
+        }
+    ]
+    proc = run(
+        "--config",
+        cfg,
+        "integrations",
+        "policy",
+        "acme",
+        "--origin",
+        "https://label.example.org",
+        env=env,
+    )
+    guide = json.loads(proc.stdout)
+    statements = guide["iam_policy"]["Statement"]
+    list_stmt = next(s for s in statements if "s3:ListBucket" in json.dumps(s["Action"]))
+    assert "data/*" in json.dumps(list_stmt["Condition"])
+    assert any(
+        f"arn:aws:s3:::{bucket.name}/data/*" in json.dumps(s["Resource"]) for s in statements
+    )
+    assert "https://label.example.org" in json.dumps(guide["cors"])
+    assert SECRET not in proc.stdout
+
+    ok = run("--config", cfg, "integrations", "test", "acme", "data/a b.png", "--json", env=env)
+    rows = json.loads(ok.stdout)
+    assert ok.returncode == 0, rows
+    assert {r["permission"] for r in rows} >= {"s3:ListBucket", "sign (local)"}
+    bad = run("--config", cfg, "integrations", "test", "acme", "data/none.png", "--json", env=env)
+    assert bad.returncode == 1
+    failed = [r for r in json.loads(bad.stdout) if not r["ok"]]
+    assert failed and all(r["fix"] for r in failed)

@@ -148,3 +148,20 @@ def test_definitions_load(setup):
     from dagster import Definitions
 
     Definitions.validate_loadable(defs)
+
+
+def test_integration_health_asset_shows_checks_and_policies(setup):
+    from orchestration_pkg.assets import integration_health
+
+    _, bucket, config = setup
+    result = materialize(
+        [integration_health], resources={"platform": PlatformResource(config_path=str(config))}
+    )
+    md = result.get_asset_materialization_events()[0].materialization.metadata
+    assert md["failed_checks"].value == 0
+    perms = {r.data["permission"] for r in md["checks"].value.records}
+    assert {"s3:ListBucket", "s3:GetObject (HeadObject)"} <= perms
+    guide = md["setup_acme"].value
+    assert f"arn:aws:s3:::{bucket.name}" in json.dumps(guide["iam_policy"])
+    assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+    assert SECRET not in json.dumps([str(e) for e in result.all_events])

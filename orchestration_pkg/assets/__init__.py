@@ -1,5 +1,6 @@
 """Dagster assets of orchestration_pkg."""
 
+from orchestration_pkg.assets.integrations import integration_health
 from orchestration_pkg.assets.registration import (
     RegistrationConfig,
     manifest,
@@ -8,6 +9,7 @@ from orchestration_pkg.assets.registration import (
 )
 
 REGISTRATION_ASSETS = [manifest, registered_folder, upload_results]
+ALL_ASSETS = [*REGISTRATION_ASSETS, integration_health]
 
 __all__ = [
     "REGISTRATION_ASSETS",

@@ -66,7 +66,7 @@ def manifest(
         "rows_by_kind": MetadataValue.json(dict(kinds)),
     }
     if bad:
-        metadata["malformed"] = _table(
+        metadata["malformed"] = metadata_table(
             [("row", "int"), ("field", "string"), ("reason", "string")],
             [{"row": e.row, "field": e.field, "reason": e.reason} for e in bad],
         )
@@ -143,7 +143,7 @@ def upload_results(
         "files_by_kind": MetadataValue.json(job.by_kind),
     }
     if job.unit_errors:
-        metadata["failed_urls"] = _table(
+        metadata["failed_urls"] = metadata_table(
             [("row", "int"), ("url", "string"), ("error", "string")],
             [{"row": e.row or 0, "url": e.url, "error": e.error} for e in job.unit_errors],
         )
@@ -157,7 +157,7 @@ def upload_results(
     return MaterializeResult(metadata=metadata, check_results=[check])
 
 
-def _table(columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> MetadataValue:
+def metadata_table(columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> MetadataValue:
     """A Dagster table of at most MAX_TABLE_ROWS rows (the rest stays in the catalog)."""
     schema = TableSchema(columns=[TableColumn(name, kind) for name, kind in columns])
     records = [TableRecord(row) for row in rows[:MAX_TABLE_ROWS]]

@@ -88,6 +88,9 @@ class _IntegrationBase(_Strict):
     default: bool = False
     manifests: ManifestWatch | None = None
     max_pool_connections: int = Field(default=32, ge=1, le=512)
+    cors_origins: list[str] = Field(
+        default_factory=list, description="web origins for the generated CORS rules"
+    )
 
 
 class S3IntegrationConfig(_IntegrationBase):
@@ -207,8 +210,6 @@ IntegrationConfig = Annotated[
 AnyIntegrationConfig = (
     S3IntegrationConfig | GCSIntegrationConfig | AzureIntegrationConfig | DirectIntegrationConfig
 )
-
-
 
 
 class AppConfig(_Strict):

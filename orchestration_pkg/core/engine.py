@@ -263,6 +263,15 @@ class RegistrationEngine:
 
     def _fetch(self, planned: _Planned, opts: RegistrationOptions) -> ProbeResult | str:
         """Probe one object with retries; a string is the unit error."""
+        if getattr(self.storage, "strict_client_only", False):
+            missing = missing_strict_metadata(planned.kind, planned.item.given)
+            if missing:
+                return (
+                    f"row {planned.item.row}: strict client-only integration "
+                    f"'{self.storage.name}' never fetches, so the row must carry "
+                    f"{missing[0]} with {', '.join(missing[1])}"
+                )
+            return _from_manifest(planned)
         if opts.fetch == "none":
             return _from_manifest(planned)
         given = planned.item.given
@@ -290,9 +299,10 @@ class RegistrationEngine:
         meta = _merge(item.given, probe.metadata)
         kind = planned.kind or _kind_from_type(info.content_type or meta.mime_type)
         content_type = info.content_type or meta.mime_type or mimetypes.guess_type(planned.key)[0]
+        record_key = getattr(self.storage, "record_key", None)
         return FileRecord(
             object_url=self.storage.canonical_url(planned.key),
-            key=planned.key,
+            key=record_key(planned.key) if record_key else planned.key,
             integration=self.storage.name,
             size=info.size if info.size is not None else meta.file_size,
             etag=info.etag,
@@ -306,6 +316,32 @@ class RegistrationEngine:
             media_metadata=meta.model_dump(exclude_none=True),
             client_metadata=item.client_metadata,
         )
+
+
+# What a row must carry when nothing may be fetched (Encord's names, as users write them).
+_STRICT_FIELDS: dict[MediaKind | None, tuple[str, tuple[str, ...]]] = {
+    MediaKind.IMAGE: ("imageMetadata", ("width", "height", "mime_type", "file_size")),
+    MediaKind.IMAGE_GROUP: ("imageMetadata", ("width", "height", "mime_type", "file_size")),
+    MediaKind.DICOM_SERIES: ("imageMetadata", ("mime_type", "file_size")),
+    MediaKind.VIDEO: (
+        "videoMetadata",
+        ("width", "height", "duration", "fps", "mime_type", "file_size"),
+    ),
+    MediaKind.AUDIO: ("audioMetadata", ("duration", "mime_type", "file_size")),
+}
+_DEFAULT_STRICT = ("metadata", ("mime_type", "file_size"))
+
+
+def missing_strict_metadata(
+    kind: MediaKind | None, given: MediaMetadata
+) -> tuple[str, list[str]] | None:
+    """For strict client-only rows: (block name, missing camelCase fields) or None if complete."""
+    block, fields = _STRICT_FIELDS.get(kind, _DEFAULT_STRICT)
+    missing = [f for f in fields if getattr(given, f) is None]
+    if not missing:
+        return None
+    names = {"mime_type": "mimeType", "file_size": "fileSize"}
+    return block, [names.get(f, f) for f in missing]
 
 
 def _from_manifest(planned: _Planned) -> ProbeResult:

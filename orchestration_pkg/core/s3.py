@@ -545,6 +545,26 @@ class S3Storage:
     def cors_config(self, origins: list[str], max_age: int = 3600) -> dict[str, Any]:
         return cors_config_for(origins, max_age)
 
+    def setup_guide(
+        self, origins: list[str], max_age: int = 3600, principal_arn: str | None = None
+    ) -> dict[str, Any]:
+        """Everything a user pastes: IAM policy, trust policy (assume_role), bucket CORS."""
+        guide: dict[str, Any] = {
+            "iam_policy": self.iam_policy(),
+            "cors": self.cors_config(origins, max_age),
+        }
+        if isinstance(self.config.auth, AssumeRoleAuth):
+            principal = principal_arn or "arn:aws:iam::<YOUR_ACCOUNT_ID>:role/<RUNNER_ROLE>"
+            guide["trust_policy"] = self.trust_policy(principal)
+        guide["notes"] = [
+            "attach iam_policy to the IAM user or role the integration uses",
+            "paste cors into the bucket's Permissions → CORS (add to existing rules)",
+        ]
+        return guide
+
+    def record_key(self, key: str) -> str:
+        return key
+
     # -- diagnostics ----------------------------------------------------------------------------
 
     def check(self, url_or_key: str | None = None) -> list[AccessCheck]:

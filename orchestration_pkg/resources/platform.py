@@ -1,5 +1,6 @@
 """The resource the assets and sensors share: config file → catalog + storage per integration."""
 
+import importlib
 from typing import Any
 
 from dagster import ConfigurableResource
@@ -7,6 +8,7 @@ from pydantic import PrivateAttr
 
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.config import AppConfig, load_config
+from orchestration_pkg.core.registration import build_storage
 from orchestration_pkg.core.storage import Storage
 
 
@@ -34,7 +36,7 @@ class PlatformResource(ConfigurableResource):
         """The storage of ``integration`` (default integration when None), cached."""
         cfg = self.app_config().integration(integration)
         if cfg.name not in self._storages:
-            self._storages[cfg.name] = _resource_for(cfg).get_storage()
+            self._storages[cfg.name] = _storage_for(cfg)
         return self._storages[cfg.name]
 
     def teardown_after_execution(self, context: Any) -> None:
@@ -43,10 +45,18 @@ class PlatformResource(ConfigurableResource):
             self._catalog = None
 
 
-def _resource_for(cfg: Any) -> Any:
-    """The per-cloud ConfigurableResource for one config entry."""
-    if cfg.provider == "s3":
-        from orchestration_pkg.resources.s3 import S3IntegrationResource
+# The per-cloud ConfigurableResource of each provider (direct access has no SDK resource).
+_RESOURCES = {
+    "s3": ("orchestration_pkg.resources.s3", "S3IntegrationResource"),
+    "gcs": ("orchestration_pkg.resources.gcs", "GCSIntegrationResource"),
+    "azure": ("orchestration_pkg.resources.azure", "AzureIntegrationResource"),
+}
 
-        return S3IntegrationResource.from_config(cfg)
-    raise ValueError(f"unsupported provider {cfg.provider!r}")  # pragma: no cover
+
+def _storage_for(cfg: Any) -> Storage:
+    """Storage for one config entry, through its provider's resource when there is one."""
+    if cfg.provider not in _RESOURCES:
+        return build_storage(cfg)
+    module, name = _RESOURCES[cfg.provider]
+    resource_cls = getattr(importlib.import_module(module), name)
+    return resource_cls.from_config(cfg).get_storage()
