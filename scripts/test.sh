@@ -12,9 +12,20 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   fi
 fi
 
+# Azurite (Azure Blob emulator) from npm; 3.35.0 is the newest that runs on Node 20.
+if ! command -v npm >/dev/null; then
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
+fi
+AZURITE_DIR=.cache/azurite
+if [ ! -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$AZURITE_DIR" azurite@3.35.0
+fi
+export AZURITE_BLOB_BIN="$PWD/$AZURITE_DIR/node_modules/.bin/azurite-blob"
+
 EXTRAS=test bash scripts/venv.sh
 VENV="${VENV:-.venv}"
 export ORCHESTRATION_PKG_REQUIRE_POSTGRES=1
+export ORCHESTRATION_PKG_REQUIRE_EMULATORS=1
 export AWS_EC2_METADATA_DISABLED=true
 "$VENV/bin/ruff" check orchestration_pkg tests bench
 "$VENV/bin/ruff" format --check orchestration_pkg tests bench
