@@ -14,6 +14,8 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.moto_server",
     "tests.fixtures.postgres",
+    "tests.fixtures.azurite",
+    "tests.fixtures.http_server",
 ]
 
 _real_connect = socket.socket.connect

@@ -224,7 +224,7 @@ class RegistrationEngine:
             tally.add_error(entry.url, f"row {entry.row}, field '{exc.field}': {exc}", entry.row)
             tally.aborted |= not opts.ignore_errors
             return None
-        kind = entry.media_kind or guess_media_kind(key)
+        kind = entry.media_kind or guess_media_kind(self.storage.canonical_url(key))
         return _Planned(item=entry, key=key, kind=kind)
 
     def _process(
@@ -288,7 +288,8 @@ class RegistrationEngine:
                 if not exc.transient or attempt == opts.max_attempts:
                     return str(exc)
                 delay = opts.backoff_seconds * (2 ** (attempt - 1)) * (0.5 + random.random())
-                log.info("retrying %s after %s (attempt %d)", exc.code, planned.key, attempt)
+                shown = self.storage.canonical_url(planned.key)  # never a signed query string
+                log.info("retrying %s after %s (attempt %d)", shown, exc.code, attempt)
                 time.sleep(delay)
             except OrchestrationError as exc:
                 return str(exc)
@@ -298,10 +299,11 @@ class RegistrationEngine:
         item, info = planned.item, probe.info
         meta = _merge(item.given, probe.metadata)
         kind = planned.kind or _kind_from_type(info.content_type or meta.mime_type)
-        content_type = info.content_type or meta.mime_type or mimetypes.guess_type(planned.key)[0]
+        canonical = self.storage.canonical_url(planned.key)
+        content_type = info.content_type or meta.mime_type or mimetypes.guess_type(canonical)[0]
         record_key = getattr(self.storage, "record_key", None)
         return FileRecord(
-            object_url=self.storage.canonical_url(planned.key),
+            object_url=canonical,
             key=record_key(planned.key) if record_key else planned.key,
             integration=self.storage.name,
             size=info.size if info.size is not None else meta.file_size,

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.config import AnyIntegrationConfig, AppConfig
@@ -58,12 +59,13 @@ def open_manifest(source: str, storage: Storage) -> Iterator[Manifest]:
         # the network stream: Encord-style flags may trail the lists, and finding them before
         # the first row needs a seekable source. The file is deleted when the job ends.
         stream = storage.open_stream(key)
-        suffix = PurePosixPath(key).suffix
+        shown = storage.canonical_url(key)  # no query string: never a signature in messages
+        suffix = PurePosixPath(urlsplit(shown).path).suffix
         try:
             with tempfile.NamedTemporaryFile(prefix="manifest-", suffix=suffix) as tmp:
                 shutil.copyfileobj(stream, tmp, SPOOL_CHUNK)
                 tmp.flush()
-                with read_manifest(tmp.name, name=key) as manifest:
+                with read_manifest(tmp.name, name=shown) as manifest:
                     yield manifest
         finally:
             stream.close()
