@@ -163,3 +163,55 @@ def test_several_integrations_without_default_needs_a_name():
     )
     with pytest.raises(NotFoundError, match="--integration"):
         cfg.integration()
+
+
+def test_provider_shapes_from_the_issue(monkeypatch):
+    monkeypatch.setenv("GCS_KEY_FILE", "/keys/sa.json")
+    monkeypatch.setenv("AZURE_SAS_TOKEN", "sv=2024-01-01&ss=b&srt=co&sp=rl&se=2030-01-01&sig=x")
+    cfg = parse_config(
+        {
+            "integrations": [
+                {
+                    "name": "lab-gcs",
+                    "provider": "gcs",
+                    "bucket": "lab-data",
+                    "auth": {"method": "service_account", "key_file": "${GCS_KEY_FILE}"},
+                },
+                {
+                    "name": "hospital",
+                    "provider": "azure",
+                    "account_url": "https://hospitalstore.blob.core.windows.net",
+                    "container": "scans",
+                    "auth": {"method": "sas", "sas_token": "${AZURE_SAS_TOKEN}"},
+                },
+                {
+                    "name": "partners",
+                    "provider": "direct",
+                    "strict_client_only": True,
+                    "allow_hosts": ["cdn.partner.example"],
+                },
+            ]
+        }
+    )
+    assert [i.provider for i in cfg.integrations] == ["gcs", "azure", "direct"]
+    assert cfg.integration("lab-gcs").auth.key_file == "/keys/sa.json"
+    assert "sig=x" not in repr(cfg.integration("hospital"))
+    assert cfg.integration("partners").strict_client_only is True
+    with pytest.raises(ConfigError, match="cannot list"):
+        parse_config(
+            {"integrations": [{"name": "d", "provider": "direct", "manifests": {"prefix": "m/"}}]}
+        )
+    with pytest.raises(ConfigError, match="sas_token"):
+        parse_config(
+            {
+                "integrations": [
+                    {
+                        "name": "h",
+                        "provider": "azure",
+                        "account_url": "x",
+                        "container": "c",
+                        "auth": {"method": "sas"},
+                    }
+                ]
+            }
+        )

@@ -193,6 +193,12 @@ class DirectIntegrationConfig(_IntegrationBase):
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     max_redirects: int = Field(default=3, ge=0, le=10)
 
+    @model_validator(mode="after")
+    def _cannot_watch(self) -> DirectIntegrationConfig:
+        if self.manifests is not None:
+            raise ValueError("direct access cannot list, so it cannot watch for manifests")
+        return self
+
 
 def _provider_of(value: Any) -> str:
     if isinstance(value, dict):
