@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.azurite",
     "tests.fixtures.http_server",
+    "tests.fixtures.gcs_emulator",
 ]
 
 _real_connect = socket.socket.connect
