@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -180,3 +181,44 @@ def test_integrations_list_policy_and_test(project):
     assert bad.returncode == 1
     failed = [r for r in json.loads(bad.stdout) if not r["ok"]]
     assert failed and all(r["fix"] for r in failed)
+
+
+def test_integrations_commands_for_azure_gcs_and_direct(
+    tmp_path, azure_container, gcs_bucket, http_files
+):
+    azure_container.put("x/a.png", image_bytes(2, 2, "PNG"), "image/png")
+    http_files.add("/f.png", image_bytes(2, 2, "PNG"), "image/png")
+    sas_read_only = azure_container.sas("r")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"catalog: sqlite:///{tmp_path / 'c.db'}\n"
+        "integrations:\n"
+        f"  - {{name: az, provider: azure, account_url: '{azure_container.account_url}',"
+        f" container: {azure_container.name}, prefix: x/, auth: {{method: sas,"
+        " sas_token: '${AZ_SAS}'}, cors_origins: ['https://tool.example']}\n"
+        f"  - {{name: lab, provider: gcs, bucket: {gcs_bucket.name}, prefix: p/,"
+        f" endpoint_url: '{gcs_bucket.endpoint}', auth: {{method: anonymous}}}}\n"
+        "  - {name: cdn, provider: direct, allow_hosts: ['127.0.0.1']}\n",
+        encoding="utf-8",
+    )
+    env = {"AZ_SAS": sas_read_only}
+    cfg = str(config)
+    listed = json.loads(run("--config", cfg, "integrations", "list", "--json", env=env).stdout)
+    assert [(i["name"], i["provider"], i["auth"]) for i in listed] == [
+        ("az", "azure", "sas"),
+        ("lab", "gcs", "anonymous"),
+        ("cdn", "direct", "pre-signed / unsigned URLs"),
+    ]
+    az_policy = json.loads(run("--config", cfg, "integrations", "policy", "az", env=env).stdout)
+    assert "Storage Blob Data Reader" in json.dumps(az_policy["rbac"])
+    assert "https://tool.example" in json.dumps(az_policy["cors"])
+    gcs_policy = run("--config", cfg, "integrations", "policy", "lab", env=env)
+    assert "roles/storage.objectViewer" in gcs_policy.stdout
+    az_test = run("--config", cfg, "integrations", "test", "az", env=env)
+    assert az_test.returncode == 1
+    assert "List" in az_test.stdout
+    assert parse_qs(sas_read_only)["sig"][0] not in az_test.stdout + az_test.stderr
+    cdn_test = run(
+        "--config", cfg, "integrations", "test", "cdn", http_files.url("/f.png"), "--json", env=env
+    )
+    assert cdn_test.returncode == 0, cdn_test.stdout
