@@ -39,3 +39,7 @@ class StorageError(OrchestrationError):
         super().__init__(message)
         self.code = code
         self.transient = transient
+
+
+class ProbeError(OrchestrationError):
+    """The object is readable but not what it claims to be (corrupt, empty, not media)."""

@@ -14,17 +14,13 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from orchestration_pkg.core.errors import OrchestrationError
+from orchestration_pkg.core.errors import ProbeError
 from orchestration_pkg.core.models import MediaMetadata, ObjectInfo
 from orchestration_pkg.core.storage import Storage
 
 # Read sizes tried in turn; each step reads only the bytes not yet read.
 HEADER_LADDER = (16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024)
 EXIF_ORIENTATION = 0x0112
-
-
-class ProbeError(OrchestrationError):
-    """The object is readable but not what it claims to be (corrupt, empty, not an image)."""
 
 
 @dataclass(frozen=True)
