@@ -116,7 +116,8 @@ class RangeFile(io.RawIOBase):
         bs = self.block_size
         runs: list[tuple[int, int]] = []
         for index in range(start // bs, (end - 1) // bs + 1):
-            if index in self._blocks and len(self._blocks[index]) == self._block_len(index):
+            needed = min(end, (index + 1) * bs) - index * bs  # bytes of this block we need
+            if len(self._blocks.get(index, b"")) >= min(needed, self._block_len(index)):
                 continue
             lo, hi = index * bs, (index + 1) * bs
             if runs and runs[-1][1] == lo:
