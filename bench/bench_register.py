@@ -38,7 +38,7 @@ from orchestration_pkg.core.catalog import Catalog  # noqa: E402
 from orchestration_pkg.core.config import S3IntegrationConfig  # noqa: E402
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions  # noqa: E402
 from orchestration_pkg.core.manifest import read_manifest  # noqa: E402
-from orchestration_pkg.core.probe import probe_image  # noqa: E402
+from orchestration_pkg.core.media.dispatch import probe_object  # noqa: E402
 from orchestration_pkg.core.s3 import S3Storage  # noqa: E402
 
 BUCKET = "bench-bucket"
@@ -206,7 +206,7 @@ def main() -> None:
         t_a, res_a = _timed(lambda: _register(storage, tmp / "a.db", m_meta, "none"))
         t_b, res_b = _timed(lambda: _register(storage, tmp / "b.db", m_bare, "auto"))
         sample = keys[:: max(1, len(keys) // 500)]
-        per_image = [probe_image(storage, k).bytes_read for k in sample]
+        per_image = [probe_object(storage, k).bytes_read for k in sample]
 
         n = args.n
         print(f"\nN = {n} images, concurrency {CONCURRENCY}, loopback moto")

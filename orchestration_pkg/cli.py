@@ -82,6 +82,9 @@ def register(
     ),
     fetch: str = typer.Option("auto", help="auto: HEAD + image headers | head | none"),
     concurrency: int = typer.Option(32, min=1, max=512),
+    verify_metadata: bool = typer.Option(
+        False, "--verify-metadata", help="probe every object and compare with the manifest"
+    ),
     description: str | None = typer.Option(None, help="folder description"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
 ) -> None:
@@ -94,6 +97,7 @@ def register(
         fetch=fetch,  # type: ignore[arg-type]
         concurrency=concurrency,
         folder_description=description,
+        verify_metadata=verify_metadata,
     )
 
     def run() -> JobResult:
@@ -308,6 +312,11 @@ def _print_job(result: JobResult) -> None:
         f"updated {result.updated}, unchanged {result.unchanged}) · skipped "
         f"{result.skipped} · failed {result.failed} · bytes read {result.bytes_read}"
     )
+    if result.stats:
+        totals = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sorted(result.stats.items()))
+        out.print(f"  media: {totals}", markup=False, highlight=False)
+    for w in result.warnings[:20]:
+        out.print(f"  ! {w.url}: {w.error}", markup=False, highlight=False)
     if result.error:
         out.print(f"  [red]{result.error}[/]", markup=True, highlight=False)
     for e in result.unit_errors[:50]:

@@ -23,3 +23,34 @@ def image_bytes(
         kwargs["exif"] = exif.tobytes()
     img.save(buf, fmt, **kwargs)
     return buf.getvalue()
+
+
+def video_bytes(
+    width: int = 64,
+    height: int = 48,
+    frames: int = 20,
+    fps: int = 10,
+    pix_fmt: str = "yuv420p",
+    faststart: bool = True,
+) -> bytes:
+    """A small H.264 mp4 made with PyAV (moov first when ``faststart``)."""
+    import tempfile
+    from fractions import Fraction
+    from pathlib import Path
+
+    import av
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "v.mp4"
+        options = {"movflags": "faststart"} if faststart else {}
+        with av.open(str(path), "w", format="mp4", options=options) as out:
+            stream = out.add_stream("libx264", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            stream.time_base = Fraction(1, fps)
+            for i in range(frames):
+                arr = np.full((height, width, 3), (i * 12) % 256, dtype=np.uint8)
+                frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+        return path.read_bytes()

@@ -226,13 +226,17 @@ def test_header_grows_past_large_exif(tmp_path, s3_bucket, s3_config_factory, ca
 def test_corrupt_and_empty_objects_are_unit_errors(tmp_path, s3_bucket, s3_config_factory, catalog):
     s3_bucket.put("raw/empty.png", b"")
     s3_bucket.put("raw/garbage.jpg", b"not an image at all" * 10)
+    s3_bucket.put("raw/noise.jpg", b"\x00\x01\x02\xff" * 100)
     storage = S3Storage(s3_config_factory(prefix="raw/"))
     path = tmp_path / "m.csv"
     path.write_text(
-        f"url\ns3://{s3_bucket.name}/raw/empty.png\ns3://{s3_bucket.name}/raw/garbage.jpg\n",
+        f"url\ns3://{s3_bucket.name}/raw/empty.png\ns3://{s3_bucket.name}/raw/garbage.jpg\n"
+        f"s3://{s3_bucket.name}/raw/noise.jpg\n",
         encoding="utf-8",
     )
     result = _register(catalog, storage, path, ignore_errors=True)
-    assert result.failed == 2
-    reasons = " | ".join(e.error for e in result.unit_errors)
-    assert "zero-byte" in reasons and "not a recognised image" in reasons
+    assert result.failed == 3
+    reasons = [e.error for e in result.unit_errors]
+    assert "zero-byte" in reasons[0]
+    assert "content is text" in reasons[1] and "not the image" in reasons[1]
+    assert "not a recognised image" in reasons[2]

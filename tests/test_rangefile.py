@@ -81,3 +81,11 @@ def test_pillow_reads_only_the_header_from_s3(s3_bucket, s3_config_factory):
     with Image.open(rf) as img:
         assert img.size == (1500, 1000)
     assert rf.requests == 1 and rf.bytes_read <= 16 * 1024 < len(buf.getvalue())
+
+
+def test_a_read_larger_than_the_cache_returns_the_right_bytes():
+    mem = MemoryStorage(DATA)
+    rf = RangeFile(mem, "k", size=len(DATA), block_size=4096, max_blocks=4)
+    assert rf.read(6 * 4096) == DATA[: 6 * 4096]
+    rf.seek(100)
+    assert rf.read(3000) == DATA[100:3100]

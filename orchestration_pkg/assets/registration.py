@@ -37,6 +37,9 @@ class RegistrationConfig(Config):
     integration: str | None = Field(default=None, description="integration name; default if unset")
     ignore_errors: bool = Field(default=False, description="register good files, list bad ones")
     fetch: str = Field(default="auto", description="auto | head | none")
+    verify_metadata: bool = Field(
+        default=False, description="probe every object and compare with the manifest"
+    )
     folder_description: str | None = None
 
 
@@ -82,6 +85,7 @@ def registered_folder(
     opts = RegistrationOptions(
         ignore_errors=manifest["ignore_errors"],
         fetch=manifest["fetch"],
+        verify_metadata=manifest.get("verify_metadata", False),
         folder_description=manifest.get("folder_description"),
     )
     result = register_manifest(
@@ -141,7 +145,19 @@ def upload_results(
         "bytes_read": MetadataValue.int(job.bytes_read),
         "requests": job.requests,
         "files_by_kind": MetadataValue.json(job.by_kind),
+        "media_totals": MetadataValue.json(job.stats),
+        "total_duration_seconds": float(
+            job.stats.get("video_seconds", 0) + job.stats.get("audio_seconds", 0)
+        ),
+        "policy_warnings": len(job.warnings),
     }
+    if job.error:
+        metadata["error"] = job.error
+    if job.warnings:
+        metadata["warnings"] = metadata_table(
+            [("row", "int"), ("url", "string"), ("warning", "string")],
+            [{"row": w.row or 0, "url": w.url, "warning": w.error} for w in job.warnings],
+        )
     if job.unit_errors:
         metadata["failed_urls"] = metadata_table(
             [("row", "int"), ("url", "string"), ("error", "string")],

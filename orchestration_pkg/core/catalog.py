@@ -77,6 +77,7 @@ _CONTENT_FIELDS = (
     "last_modified",
     "width",
     "height",
+    "frame_count",
     "media_metadata",
 )
 
@@ -150,6 +151,7 @@ files = sa.Table(
     sa.Column("last_modified", UTCDateTime),
     sa.Column("width", sa.Integer),
     sa.Column("height", sa.Integer),
+    sa.Column("frame_count", sa.BigInteger),
     sa.Column("media_metadata", _JSON, nullable=False, default=dict),
     sa.Column("client_metadata", _JSON, nullable=False, default=dict),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -175,6 +177,7 @@ jobs = sa.Table(
     sa.Column("options", _JSON, nullable=False, default=dict),
     *(sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in _JOB_COUNTS),
     sa.Column("by_kind", _JSON, nullable=False, default=dict),
+    sa.Column("stats", _JSON, nullable=False, default=dict),
     sa.Column("error", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
@@ -196,6 +199,7 @@ unit_errors = sa.Table(
     sa.Column("row", sa.Integer, nullable=True),
     sa.Column("url", sa.Text, nullable=False),
     sa.Column("error", sa.Text, nullable=False),
+    sa.Column("level", sa.String(8), nullable=False, default="error"),
 )
 
 # --------------------------------------------------------------------------- data classes
@@ -228,6 +232,7 @@ class FileRecord:
     media_kind: str | None = None
     width: int | None = None
     height: int | None = None
+    frame_count: int | None = None
     title: str | None = None
     external_id: str | None = None
     media_metadata: dict[str, Any] = field(default_factory=dict)
@@ -360,6 +365,7 @@ def _record_values(record: FileRecord) -> dict[str, Any]:
         "last_modified": _utc(record.last_modified),
         "width": record.width,
         "height": record.height,
+        "frame_count": record.frame_count,
         "media_metadata": _media_metadata(record.media_metadata),
         "client_metadata": _json_dict(record.client_metadata),
     }
@@ -387,6 +393,7 @@ def _file_record(row: sa.Row[Any]) -> FileRecord:
         media_kind=m["media_kind"],
         width=m["width"],
         height=m["height"],
+        frame_count=m["frame_count"],
         title=m["title"],
         external_id=m["external_id"],
         media_metadata=dict(m["media_metadata"] or {}),
@@ -410,7 +417,11 @@ def _folder(row: sa.Row[Any]) -> Folder:
     )
 
 
-def _job_result(row: sa.Row[Any], errors: list[UnitError] | None = None) -> JobResult:
+def _job_result(
+    row: sa.Row[Any],
+    errors: list[UnitError] | None = None,
+    warnings: list[UnitError] | None = None,
+) -> JobResult:
     m = row._mapping
     return JobResult(
         job_id=m["id"],
@@ -419,7 +430,9 @@ def _job_result(row: sa.Row[Any], errors: list[UnitError] | None = None) -> JobR
         status=JobStatus(m["status"]),
         **{name: int(m[name] or 0) for name in _JOB_COUNTS},
         by_kind=dict(m["by_kind"] or {}),
+        stats=dict(m["stats"] or {}),
         unit_errors=errors or [],
+        warnings=warnings or [],
         error=m["error"],
         created_at=m["created_at"],
         finished_at=m["finished_at"],
@@ -697,6 +710,7 @@ class Catalog:
             "ignore_errors": bool(ignore_errors),
             "options": _json_dict(options),
             "by_kind": {},
+            "stats": {},
             "created_at": _now(),
             **dict.fromkeys(_JOB_COUNTS, 0),
         }
@@ -710,6 +724,7 @@ class Catalog:
             "status": result.status.value,
             **{name: int(getattr(result, name)) for name in _JOB_COUNTS},
             "by_kind": _json_dict(result.by_kind),
+            "stats": _json_dict(result.stats),
             "error": _redact_text(result.error),
             "finished_at": result.finished_at or _now(),
         }
@@ -719,8 +734,10 @@ class Catalog:
                 "row": err.row,
                 "url": _unsigned(err.url),
                 "error": _redact_text(err.error) or "",
+                "level": level,
             }
-            for err in result.unit_errors
+            for level, items in (("error", result.unit_errors), ("warning", result.warnings))
+            for err in items
         ]
         with self.engine.begin() as conn:
             done = conn.execute(jobs.update().where(jobs.c.id == result.job_id).values(values))
@@ -742,12 +759,31 @@ class Catalog:
             if row is None:
                 raise NotFoundError(f"unknown job '{job_id}'")
             stmt = (
-                sa.select(unit_errors.c.row, unit_errors.c.url, unit_errors.c.error)
+                sa.select(
+                    unit_errors.c.row, unit_errors.c.url, unit_errors.c.error, unit_errors.c.level
+                )
                 .where(unit_errors.c.job_id == job_id)
                 .order_by(unit_errors.c.row.is_(None), unit_errors.c.row, unit_errors.c.id)
             )
-            errors = [UnitError(row=r.row, url=r.url, error=r.error) for r in conn.execute(stmt)]
-        return _job_result(row, errors)
+            found: dict[str, list[UnitError]] = {"error": [], "warning": []}
+            for r in conn.execute(stmt):
+                found[r.level].append(UnitError(row=r.row, url=r.url, error=r.error))
+        return _job_result(row, found["error"], found["warning"])
+
+    def folder_usage(self, folder_id: int, conn: Connection | None = None) -> tuple[int, int]:
+        """(images, video frames) registered in a folder, for quotas; one query. With ``conn``
+        (a writer's), uncommitted rows of that transaction count too."""
+        image_kinds = (MediaKind.IMAGE.value, MediaKind.IMAGE_GROUP.value)
+        stmt = sa.select(
+            sa.func.count().filter(files.c.media_kind.in_(image_kinds)),
+            sa.func.coalesce(sa.func.sum(files.c.frame_count), 0),
+        ).where(files.c.folder_id == folder_id)
+        if conn is not None:
+            images, frames = conn.execute(stmt).one()
+        else:
+            with self.engine.connect() as own:
+                images, frames = own.execute(stmt).one()
+        return int(images or 0), int(frames or 0)
 
     def list_jobs(self, folder: str | None = None, limit: int = 50) -> list[JobResult]:
         """Most recent jobs first (optionally of one folder), without unit errors."""
@@ -812,6 +848,10 @@ class FileWriter:
         if self._conn is None:
             raise RuntimeError("this FileWriter is closed")
         return self._conn
+
+    def usage(self) -> tuple[int, int]:
+        """(images, video frames) of the folder as this transaction sees it."""
+        return self.catalog.folder_usage(self.folder_id, conn=self.conn)
 
     def commit(self) -> None:
         """Commit what was upserted so far; the next upsert starts a new transaction."""

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from orchestration_pkg.core.errors import ConfigError, NotFoundError
+from orchestration_pkg.core.policy import FolderPolicy, Quotas, Requirements
 
 CONFIG_ENV = "ORCHESTRATION_PKG_CONFIG"
 DEFAULT_CONFIG_NAMES = ("orchestration_pkg.yaml", "orchestration_pkg.yml")
@@ -91,6 +92,8 @@ class _IntegrationBase(_Strict):
     cors_origins: list[str] = Field(
         default_factory=list, description="web origins for the generated CORS rules"
     )
+    requirements: Requirements | None = None
+    quotas: Quotas | None = None
 
 
 class S3IntegrationConfig(_IntegrationBase):
@@ -221,6 +224,9 @@ AnyIntegrationConfig = (
 class AppConfig(_Strict):
     catalog: str = "sqlite:///catalog.db"
     integrations: list[IntegrationConfig] = Field(default_factory=list)
+    folders: dict[str, FolderPolicy] = Field(
+        default_factory=dict, description="per-folder requirements / quotas (override)"
+    )
 
     @model_validator(mode="after")
     def _unique_names_one_default(self) -> AppConfig:
@@ -231,6 +237,16 @@ class AppConfig(_Strict):
         if sum(i.default for i in self.integrations) > 1:
             raise ValueError("at most one integration may be marked default: true")
         return self
+
+    def policy_for(
+        self, integration: AnyIntegrationConfig, folder: str
+    ) -> tuple[Requirements | None, Quotas | None]:
+        """Requirements and quotas of a job: the folder's override, else the integration's."""
+        override = self.folders.get(folder) or FolderPolicy()
+        return (
+            override.requirements or integration.requirements,
+            override.quotas or integration.quotas,
+        )
 
     def integration(self, name: str | None = None) -> AnyIntegrationConfig:
         """The named integration, else the default one, else the only one."""

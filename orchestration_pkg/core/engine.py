@@ -23,6 +23,7 @@ from typing import Literal
 from orchestration_pkg.core.catalog import Catalog, FileRecord, FileWriter
 from orchestration_pkg.core.errors import OrchestrationError, StorageError, UrlError
 from orchestration_pkg.core.manifest import Manifest, guess_media_kind
+from orchestration_pkg.core.media.dispatch import probe_object
 from orchestration_pkg.core.models import (
     JobResult,
     JobStatus,
@@ -34,9 +35,12 @@ from orchestration_pkg.core.models import (
     RowError,
     UnitError,
 )
-from orchestration_pkg.core.probe import ProbeResult, head_object, probe_image
+from orchestration_pkg.core.policy import Quotas, Requirements, frames_of, violations
+from orchestration_pkg.core.probe import ProbeResult, head_object
+from orchestration_pkg.core.quota import QuotaGuard
 from orchestration_pkg.core.storage import Storage
 from orchestration_pkg.core.urls import redact_url
+from orchestration_pkg.core.verify import metadata_mismatches
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,14 @@ class RegistrationOptions:
     max_videos_per_batch: int = 100
     folder_description: str | None = None
     folder_metadata: dict | None = None
+    verify_metadata: bool = False
+    requirements: Requirements | None = None
+    quotas: Quotas | None = None
+
+    @property
+    def atomic(self) -> bool:
+        """One transaction for the whole job: without ignore_errors, or when quotas apply."""
+        return not self.ignore_errors or bool(self.quotas and self.quotas.is_set())
 
 
 @dataclass
@@ -93,11 +105,17 @@ class _Tally:
     result: JobResult
     kinds: Counter = field(default_factory=Counter)
     aborted: bool = False
+    quota: QuotaGuard | None = None
+    stats: Counter = field(default_factory=Counter)
 
     def add_error(self, url: str, error: str, row: int | None) -> None:
         self.result.failed += 1
         if len(self.result.unit_errors) < MAX_REPORTED_ERRORS:
             self.result.unit_errors.append(UnitError(url=redact_url(url), error=error, row=row))
+
+    def add_warning(self, url: str, warning: str, row: int | None) -> None:
+        if len(self.result.warnings) < MAX_REPORTED_ERRORS:
+            self.result.warnings.append(UnitError(url=redact_url(url), error=warning, row=row))
 
 
 class RegistrationEngine:
@@ -133,10 +151,14 @@ class RegistrationEngine:
             status=JobStatus.PENDING,
             created_at=datetime.now(timezone.utc),
         )
-        tally = _Tally(result)
+        tally = _Tally(result, quota=QuotaGuard(opts.quotas) if opts.quotas else None)
         try:
             with self.catalog.writer(target.id) as writer:
                 self._run(manifest, opts, writer, tally, progress)
+                if tally.quota and not tally.aborted:
+                    breach = tally.quota.check_folder(*writer.usage())
+                    if breach:
+                        tally.aborted, result.error = True, f"{breach}: nothing was registered"
                 if tally.aborted:
                     writer.rollback()
         except OrchestrationError as exc:  # the manifest itself broke (syntax error mid-file)
@@ -151,6 +173,7 @@ class RegistrationEngine:
         else:
             result.status = JobStatus.DONE
         result.by_kind = dict(tally.kinds) if not tally.aborted else {}
+        result.stats = {k: round(v, 3) for k, v in tally.stats.items()} if not tally.aborted else {}
         result.unit_errors.sort(key=lambda e: (e.row is None, e.row or 0))
         result.finished_at = datetime.now(timezone.utc)
         self.catalog.finish_job(result)
@@ -173,7 +196,7 @@ class RegistrationEngine:
                 if tally.aborted:
                     continue  # keep reading: report every bad row, probe nothing more
                 self._process(batch, opts, flags, writer, tally, pool)
-                if opts.ignore_errors:
+                if not opts.atomic:
                     writer.commit()
                 state.batches += 1
                 state.registered = tally.result.registered
@@ -245,9 +268,18 @@ class RegistrationEngine:
                 continue
             tally.result.bytes_read += outcome.bytes_read
             tally.result.requests += outcome.requests
-            records.append(self._record(planned, outcome))
+            record = self._record(planned, outcome)
+            if self._assess(planned, record, opts, tally):
+                records.append(record)
         if tally.aborted:
             return
+        if tally.quota:
+            images = sum(r.media_kind in _IMAGE_KINDS for r in records)
+            breach = tally.quota.add(images, sum(r.frame_count or 0 for r in records))
+            if breach:
+                tally.aborted = True
+                tally.result.error = f"{breach}: nothing was registered"
+                return
         counts = writer.upsert(
             records,
             skip_existing=flags.skip_duplicate_urls,
@@ -260,6 +292,39 @@ class RegistrationEngine:
         res.skipped += counts.skipped
         res.registered = res.created + res.updated + res.unchanged
         tally.kinds.update(r.media_kind or "other" for r in records)
+        for r in records:
+            if r.media_kind in ("video", "audio") and r.media_metadata.get("duration"):
+                tally.stats[f"{r.media_kind}_seconds"] += float(r.media_metadata["duration"])
+            if r.frame_count:
+                tally.stats["video_frames"] += r.frame_count
+
+    def _assess(
+        self, planned: _Planned, record: FileRecord, opts: RegistrationOptions, tally: _Tally
+    ) -> bool:
+        """Verify given metadata and apply requirement rules; False = the file is refused."""
+        problems: list[str] = []
+        if opts.verify_metadata:
+            problems += metadata_mismatches(planned.item.given, record.media_metadata)
+        broken = (
+            violations(
+                record.media_metadata.get("kind") or record.media_kind,
+                record.media_metadata,
+                opts.requirements,
+            )
+            if opts.requirements
+            else []
+        )
+        if broken and opts.requirements and opts.requirements.on_violation == "warn":
+            for rule in broken:
+                tally.add_warning(planned.item.url, rule, planned.item.row)
+            broken = []
+        problems += broken
+        if not problems:
+            return True
+        where = self.storage.canonical_url(planned.key)
+        tally.add_error(planned.item.url, f"{where}: {'; '.join(problems)}", planned.item.row)
+        tally.aborted |= not opts.ignore_errors
+        return False
 
     def _fetch(self, planned: _Planned, opts: RegistrationOptions) -> ProbeResult | str:
         """Probe one object with retries; a string is the unit error."""
@@ -274,13 +339,16 @@ class RegistrationEngine:
             return _from_manifest(planned)
         if opts.fetch == "none":
             return _from_manifest(planned)
-        given = planned.item.given
-        wants_header = (
-            opts.fetch == "auto"
-            and planned.kind in (MediaKind.IMAGE, MediaKind.IMAGE_GROUP)
-            and (given.width is None or given.height is None)
+        wants_probe = opts.fetch == "auto" and (
+            opts.verify_metadata or _needs_probe(planned.kind, planned.item.given)
         )
-        call = probe_image if wants_header else head_object
+        if wants_probe:
+            kind = planned.kind
+
+            def call(storage: Storage, key: str) -> ProbeResult:
+                return probe_object(storage, key, kind)
+        else:
+            call = head_object
         for attempt in range(1, opts.max_attempts + 1):
             try:
                 return call(self.storage, planned.key)
@@ -297,25 +365,32 @@ class RegistrationEngine:
 
     def _record(self, planned: _Planned, probe: ProbeResult) -> FileRecord:
         item, info = planned.item, probe.info
-        meta = _merge(item.given, probe.metadata)
-        kind = planned.kind or _kind_from_type(info.content_type or meta.mime_type)
+        meta = {**item.given.model_dump(exclude_none=True), **probe.metadata}
+        kind = (
+            _SNIFFED_KINDS.get(probe.metadata.get("kind", ""))
+            or planned.kind
+            or _kind_from_type(info.content_type or meta.get("mime_type"))
+        )
         canonical = self.storage.canonical_url(planned.key)
-        content_type = info.content_type or meta.mime_type or mimetypes.guess_type(canonical)[0]
+        content_type = (
+            info.content_type or meta.get("mime_type") or mimetypes.guess_type(canonical)[0]
+        )
         record_key = getattr(self.storage, "record_key", None)
         return FileRecord(
             object_url=canonical,
             key=record_key(planned.key) if record_key else planned.key,
             integration=self.storage.name,
-            size=info.size if info.size is not None else meta.file_size,
+            size=info.size if info.size is not None else meta.get("file_size"),
             etag=info.etag,
             content_type=content_type,
             last_modified=info.last_modified,
             media_kind=(kind or MediaKind.OTHER).value,
-            width=meta.width,
-            height=meta.height,
+            width=meta.get("width"),
+            height=meta.get("height"),
+            frame_count=frames_of(meta) or None if kind is MediaKind.VIDEO else None,
             title=item.title,
             external_id=item.external_id,
-            media_metadata=meta.model_dump(exclude_none=True),
+            media_metadata=meta,
             client_metadata=item.client_metadata,
         )
 
@@ -350,14 +425,35 @@ def _from_manifest(planned: _Planned) -> ProbeResult:
     """A probe result made only of what the manifest says (fetch mode ``none``)."""
     given = planned.item.given
     info = ObjectInfo(key=planned.key, size=given.file_size, content_type=given.mime_type)
-    return ProbeResult(info=info, metadata=MediaMetadata(), bytes_read=0, requests=0)
+    return ProbeResult(info=info, metadata={}, bytes_read=0, requests=0)
 
 
-def _merge(given: MediaMetadata, probed: MediaMetadata) -> MediaMetadata:
-    """Probed values win; the manifest fills what was not probed."""
-    data = given.model_dump(exclude_none=True)
-    data.update(probed.model_dump(exclude_none=True))
-    return MediaMetadata(**data)
+_IMAGE_KINDS = (MediaKind.IMAGE.value, MediaKind.IMAGE_GROUP.value)
+# The ``kind`` of a probed metadata model → the catalog's media kind (content beats names).
+_SNIFFED_KINDS = {
+    "image": MediaKind.IMAGE,
+    "raster": MediaKind.IMAGE,
+    "video": MediaKind.VIDEO,
+    "audio": MediaKind.AUDIO,
+    "pdf": MediaKind.PDF,
+    "text": MediaKind.TEXT,
+}
+# Fields whose absence from the manifest makes ``fetch=auto`` read the object's header.
+_PROBE_FIELDS: dict[MediaKind, tuple[str, ...]] = {
+    MediaKind.IMAGE: ("width", "height"),
+    MediaKind.IMAGE_GROUP: ("width", "height"),
+    MediaKind.VIDEO: ("width", "height", "duration", "fps"),
+    MediaKind.AUDIO: ("duration", "sample_rate"),
+    MediaKind.PDF: ("__always__",),
+    MediaKind.TEXT: ("__always__",),
+}
+
+
+def _needs_probe(kind: MediaKind | None, given: MediaMetadata) -> bool:
+    fields = _PROBE_FIELDS.get(kind) if kind else None
+    if not fields:
+        return False
+    return any(f == "__always__" or getattr(given, f) is None for f in fields)
 
 
 def _kind_from_type(content_type: str | None) -> MediaKind | None:

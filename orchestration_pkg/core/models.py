@@ -135,7 +135,13 @@ class JobResult(BaseModel):
     bytes_read: int = 0
     requests: int = 0
     by_kind: dict[str, int] = Field(default_factory=dict)
+    stats: dict[str, float] = Field(
+        default_factory=dict, description="e.g. total video/audio duration, frames"
+    )
     unit_errors: list[UnitError] = Field(default_factory=list)
+    warnings: list[UnitError] = Field(
+        default_factory=list, description="policy rules broken with on_violation: warn"
+    )
     error: str | None = None
     created_at: datetime | None = None
     finished_at: datetime | None = None

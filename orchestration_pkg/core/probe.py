@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
@@ -25,8 +26,10 @@ EXIF_ORIENTATION = 0x0112
 
 @dataclass(frozen=True)
 class ProbeResult:
+    """What probing learnt: object facts, flat metadata (typed model dumped), and its cost."""
+
     info: ObjectInfo
-    metadata: MediaMetadata
+    metadata: dict[str, Any]
     bytes_read: int
     requests: int
 
@@ -34,7 +37,7 @@ class ProbeResult:
 def head_object(storage: Storage, key: str) -> ProbeResult:
     """One HEAD: object facts only."""
     info = storage.head(key)
-    return ProbeResult(info=info, metadata=MediaMetadata(), bytes_read=0, requests=1)
+    return ProbeResult(info=info, metadata={}, bytes_read=0, requests=1)
 
 
 def probe_image(storage: Storage, key: str) -> ProbeResult:
@@ -49,7 +52,12 @@ def probe_image(storage: Storage, key: str) -> ProbeResult:
         try:
             meta = parse_image_header(bytes(buf))
             meta = meta.model_copy(update={"file_size": info.size})
-            return ProbeResult(info=info, metadata=meta, bytes_read=len(buf), requests=requests)
+            return ProbeResult(
+                info=info,
+                metadata=meta.model_dump(exclude_none=True),
+                bytes_read=len(buf),
+                requests=requests,
+            )
         except Image.DecompressionBombError as exc:
             raise ProbeError(f"{storage.canonical_url(key)}: refused, {exc}") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:

@@ -6,6 +6,7 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -89,7 +90,14 @@ def register_manifest(
     progress: Callable[[Progress], None] | None = None,
 ) -> JobResult:
     """Register the manifest at ``source`` into ``folder`` and return the finished job."""
-    storage = storage or build_storage(config.integration(integration))
+    integration_cfg = config.integration(integration or (storage.name if storage else None))
+    storage = storage or build_storage(integration_cfg)
+    requirements, quotas = config.policy_for(integration_cfg, folder)
+    options = replace(
+        options or RegistrationOptions(),
+        requirements=(options.requirements if options else None) or requirements,
+        quotas=(options.quotas if options else None) or quotas,
+    )
     own_catalog = catalog is None
     catalog = catalog or Catalog(config.catalog)
     try:

@@ -102,6 +102,11 @@ class RangeFile(io.RawIOBase):
         if want == 0 or self._pos >= self.size:
             return 0
         end = min(self._pos + want, self.size)
+        if end - self._pos > self.block_size * self.max_blocks // 2:
+            data = self._read_uncached(self._pos, end)  # larger than the cache could hold
+            buffer[: len(data)] = data
+            self._pos += len(data)
+            return len(data)
         for start, stop in self._missing_runs(self._pos, end):
             self._fetch(start, max(stop - start, self.min_fetch))
         data = self._slice(self._pos, end)
@@ -136,12 +141,7 @@ class RangeFile(io.RawIOBase):
             length = min(length, self._size - start)
             if length <= 0:
                 return
-        if self.max_bytes is not None and self.bytes_read + length > self.max_bytes:
-            raise StorageError(
-                f"{self.storage.canonical_url(self.key)}: probing would read more than "
-                f"{self.max_bytes} bytes",
-                code="ReadLimit",
-            )
+        self._check_budget(length)
         result = self.storage.read_range(self.key, start, length)
         self.requests += 1
         self.bytes_read += len(result.data)
@@ -152,6 +152,22 @@ class RangeFile(io.RawIOBase):
         elif len(result.data) < length:
             self._size = start + len(result.data)
         self._store(start, result.data)
+
+    def _read_uncached(self, start: int, end: int) -> bytes:
+        """One ranged read for a span bigger than the cache (nothing is evicted for it)."""
+        self._check_budget(end - start)
+        result = self.storage.read_range(self.key, start, end - start)
+        self.requests += 1
+        self.bytes_read += len(result.data)
+        return result.data
+
+    def _check_budget(self, length: int) -> None:
+        if self.max_bytes is not None and self.bytes_read + length > self.max_bytes:
+            raise StorageError(
+                f"{self.storage.canonical_url(self.key)}: probing would read more than "
+                f"{self.max_bytes} bytes",
+                code="ReadLimit",
+            )
 
     def _store(self, offset: int, data: bytes) -> None:
         bs = self.block_size
