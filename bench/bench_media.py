@@ -75,11 +75,11 @@ def _wav(seconds: float) -> bytes:
 def _samples() -> dict[str, list[bytes]]:
     return {
         "jpeg 1920x1080": [_image("JPEG", (1920, 1080)) for _ in range(3)],
-        "jpeg, 200 KiB EXIF": [_image("JPEG", (640, 480), exif_pad=200_000)],
+        "jpeg, 60 KiB EXIF": [_image("JPEG", (640, 480), exif_pad=60_000)],
         "png 1024x768": [_image("PNG", (1024, 768))],
         "webp 800x600": [_image("WEBP", (800, 600))],
-        "mp4 faststart": [video_bytes(640, 360, frames=90, fps=30)],
-        "mp4 moov-at-end": [video_bytes(640, 360, frames=90, fps=30, faststart=False)],
+        "mp4 faststart": [video_bytes(640, 360, frames=90, fps=30, noise=True)],
+        "mp4 moov-at-end": [video_bytes(640, 360, frames=90, fps=30, faststart=False, noise=True)],
         "wav 10 s": [_wav(10)],
         "pdf 20 pages": [_pdf(20)],
     }

@@ -32,8 +32,9 @@ def video_bytes(
     fps: int = 10,
     pix_fmt: str = "yuv420p",
     faststart: bool = True,
+    noise: bool = False,
 ) -> bytes:
-    """A small H.264 mp4 made with PyAV (moov first when ``faststart``)."""
+    """An H.264 mp4 made with PyAV (moov first when ``faststart``; ``noise`` makes it big)."""
     import tempfile
     from fractions import Fraction
     from pathlib import Path
@@ -49,7 +50,10 @@ def video_bytes(
             stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
             stream.time_base = Fraction(1, fps)
             for i in range(frames):
-                arr = np.full((height, width, 3), (i * 12) % 256, dtype=np.uint8)
+                if noise:
+                    arr = np.random.default_rng(i).integers(0, 256, (height, width, 3), np.uint8)
+                else:
+                    arr = np.full((height, width, 3), (i * 12) % 256, dtype=np.uint8)
                 frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
                 out.mux(stream.encode(frame))
             out.mux(stream.encode(None))

@@ -37,6 +37,7 @@ MAX_PAGE_TREE_DEPTH = 32
 TEXT_SAMPLE = 256 * 1024
 ENCODING_SAMPLE = 64 * 1024
 """Bytes given to charset-normalizer when the sample is not UTF-8 (it is slow on more)."""
+CP1252_TOLERANCE = 0.1
 
 _PDF_ERRORS = (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError)
 _BOM_ENCODINGS = (
@@ -172,9 +173,22 @@ def detect_encoding(sample: bytes) -> str:
     except UnicodeDecodeError as exc:
         if exc.reason == "unexpected end of data" and exc.start >= len(sample) - 3:
             return "utf-8"  # a character cut at the end of the sample
-    best = from_bytes(sample[:ENCODING_SAMPLE]).best()
+    return _guess_encoding(sample[:ENCODING_SAMPLE])
+
+
+def _guess_encoding(sample: bytes) -> str:
+    """charset-normalizer's pick, except that windows-1252 wins a near tie.
+
+    On short Western-European text charset-normalizer often ranks look-alike code pages
+    (ISO-8859-10, windows-1250) first; windows-1252 is by far the most common undeclared
+    single-byte encoding (WHATWG decodes ISO-8859-1 labels as windows-1252 too).
+    """
+    best = from_bytes(sample).best()
     if best is None:
         raise ProbeError("not text: no character encoding fits the content")
+    western = from_bytes(sample, cp_isolation=["cp1252"]).best()
+    if western is not None and western.chaos <= best.chaos + CP1252_TOLERANCE:
+        return "cp1252"
     return codecs.lookup(best.encoding).name
 
 

@@ -132,13 +132,15 @@ _MIME_FORMATS = {mime: fmt for fmt, mime in _MIME.items()} | {
     "application/xml": "text",
 }
 
-_BOMS = (
-    codecs.BOM_UTF32_LE,
-    codecs.BOM_UTF32_BE,
-    codecs.BOM_UTF8,
-    codecs.BOM_UTF16_LE,
-    codecs.BOM_UTF16_BE,
+_BOM_CODECS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
 )
+"""Byte order marks and the Python codec that reads them (UTF-32 LE before UTF-16 LE)."""
+_BOMS = tuple(bom for bom, _ in _BOM_CODECS)
 _BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
 _TEXT_CONTROLS = frozenset(b"\t\n\r\f\v\x1b")
 
@@ -163,7 +165,7 @@ def mime_for(format: str) -> str:
 def sniff(head: bytes, *, name: str = "", content_type: str | None = None) -> Sniffed:
     """Kind and format of an object from its first bytes; ``name``/``content_type`` are hints."""
     found = sniff_magic(head)
-    if found is None and is_text(head):
+    if (found is None and is_text(head)) or (found is not None and found.kind == "text"):
         found = _text(name)
     if found is None:
         found = _by_extension(name) or _by_content_type(content_type, name)
@@ -327,9 +329,9 @@ def _is_adts(data: bytes) -> bool:
 def _is_mp3_frame(data: bytes) -> bool:
     if len(data) < 3 or data[0] != 0xFF or data[1] & 0xE0 != 0xE0:
         return False
-    layer = (data[1] >> 1) & 0x3
+    layer = (data[1] >> 1) & 0x3  # 1 = Layer III, 2 = Layer II (Layer I: rare, BOM-like)
     bitrate, rate = data[2] >> 4, (data[2] >> 2) & 0x3
-    return layer != 0 and bitrate != 0xF and rate != 0x3
+    return layer in (1, 2) and bitrate not in (0, 0xF) and rate != 0x3
 
 
 def _pdf_later(head: bytes) -> Sniffed | None:
@@ -337,7 +339,22 @@ def _pdf_later(head: bytes) -> Sniffed | None:
     return _of("pdf") if b"%PDF-" in head[:1024] else None
 
 
+def _bom_text(head: bytes) -> Sniffed | None:
+    """A Unicode BOM followed by text that decodes (UTF-16 ``FF FE`` also looks like mp3)."""
+    for bom, codec in _BOM_CODECS:
+        if head.startswith(bom):
+            sample = head[: TEXT_SAMPLE - TEXT_SAMPLE % 4]
+            text = codecs.getincrementaldecoder(codec)(errors="strict")
+            try:
+                text.decode(sample, final=False)
+            except UnicodeDecodeError:
+                return None
+            return _of("text")
+    return None
+
+
 _CHECKS: tuple[Callable[[bytes], Sniffed | None], ...] = (
+    _bom_text,
     _simple,
     _riff,
     _tiff,
