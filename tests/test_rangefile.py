@@ -89,3 +89,22 @@ def test_a_read_larger_than_the_cache_returns_the_right_bytes():
     assert rf.read(6 * 4096) == DATA[: 6 * 4096]
     rf.seek(100)
     assert rf.read(3000) == DATA[100:3100]
+
+
+def test_a_full_cache_never_returns_misplaced_bytes():
+    rf = RangeFile(MemoryStorage(DATA), "k", size=len(DATA), block_size=4096, max_blocks=4)
+    for block in (0, 2, 3, 4):
+        rf.seek(block * 4096)
+        rf.read(1)
+    rf.seek(4000)
+    assert rf.read(200) == DATA[4000:4200]
+
+
+def test_min_fetch_does_not_download_cached_blocks_again():
+    mem = MemoryStorage(DATA)
+    rf = RangeFile(mem, "k", size=len(DATA), block_size=4096, min_fetch=16384)
+    rf.seek(12288)
+    rf.read(10)
+    rf.seek(8192)
+    rf.read(10)
+    assert mem.calls == [(12288, 16384), (8192, 4096)]

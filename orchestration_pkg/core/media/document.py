@@ -26,7 +26,7 @@ from pypdf.errors import FileNotDecryptedError, PyPdfError
 from orchestration_pkg.core.errors import ProbeError, StorageError
 from orchestration_pkg.core.media.models import PdfMetadata, TextMetadata
 from orchestration_pkg.core.media.rangefile import RangeFile
-from orchestration_pkg.core.media.sniff import TEXT_MIME, extension
+from orchestration_pkg.core.media.sniff import BOM_CODECS, TEXT_MIME, extension
 
 PDF_TAIL = 64 * 1024
 PDF_REPAIR_BYTES = 8 * 1024 * 1024
@@ -39,14 +39,19 @@ ENCODING_SAMPLE = 64 * 1024
 """Bytes given to charset-normalizer when the sample is not UTF-8 (it is slow on more)."""
 CP1252_TOLERANCE = 0.1
 
-_PDF_ERRORS = (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError)
-_BOM_ENCODINGS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
+_PDF_ERRORS = (
+    PyPdfError,
+    ValueError,
+    LookupError,
+    TypeError,
+    AttributeError,
+    NotImplementedError,
+    OverflowError,
+    RecursionError,
+    EOFError,
+    OSError,
 )
+"""What pypdf raises on damaged input (StorageError is none of these: it propagates)."""
 T = TypeVar("T")
 
 
@@ -133,7 +138,7 @@ def _first_page_size(node: Any) -> tuple[float | None, float | None]:
         node = kids.get_object()[0].get_object()
     if box is None:
         return None, None
-    x0, y0, x1, y1 = (float(v) for v in box.get_object())
+    x0, y0, x1, y1 = (float(v.get_object()) for v in box.get_object())
     width, height = abs(x1 - x0), abs(y1 - y0)
     return (width or None), (height or None)
 
@@ -162,7 +167,7 @@ def probe_text(rf: RangeFile, *, sample_bytes: int = TEXT_SAMPLE) -> TextMetadat
 
 def detect_encoding(sample: bytes) -> str:
     """Python codec name: BOM first, then strict UTF-8, then charset-normalizer."""
-    for bom, name in _BOM_ENCODINGS:
+    for bom, name in BOM_CODECS:
         if sample.startswith(bom):
             return name
     if b"\x00" in sample:

@@ -58,12 +58,14 @@ class RangeFile(io.RawIOBase):
     def prime(self, offset: int, data: bytes) -> None:
         """Add bytes already read elsewhere (e.g. a header probe) to the cache."""
         self._store(offset, data)
+        self._evict()
 
     def prefetch(self, offset: int, length: int) -> None:
         """Fetch ``[offset, offset+length)`` now in as few requests as possible."""
         end = min(offset + length, self.size)
         for start, stop in self._missing_runs(offset, end):
             self._fetch(start, stop - start)
+        self._evict()
 
     def adopt(self, first: RangeRead, offset: int = 0) -> None:
         """Use a ranged read already made (its bytes and what it said about the object)."""
@@ -108,11 +110,24 @@ class RangeFile(io.RawIOBase):
             self._pos += len(data)
             return len(data)
         for start, stop in self._missing_runs(self._pos, end):
-            self._fetch(start, max(stop - start, self.min_fetch))
+            self._fetch(start, self._extended(start, stop) - start)
         data = self._slice(self._pos, end)
+        self._evict()  # only now: the blocks this read needed were all still there
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+    def _extended(self, start: int, stop: int) -> int:
+        """End of a fetch for the run ``[start, stop)``: at least ``min_fetch`` bytes, but
+        never over blocks that are already cached."""
+        want = max(stop, start + self.min_fetch)
+        bs = self.block_size
+        index = stop // bs
+        while index * bs < want:
+            if len(self._blocks.get(index, b"")) >= self._block_len(index) > 0:
+                return max(stop, index * bs)
+            index += 1
+        return want
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -188,6 +203,9 @@ class RangeFile(io.RawIOBase):
             self._blocks[index] = bytes(block)
             self._blocks.move_to_end(index)
             pos += take
+
+    def _evict(self) -> None:
+        """Drop the least recently used blocks beyond ``max_blocks``."""
         while len(self._blocks) > self.max_blocks:
             self._blocks.popitem(last=False)
 

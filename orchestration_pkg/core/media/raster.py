@@ -220,11 +220,8 @@ def crs_epsg(keys: tuple[int | float, ...]) -> int | None:
         key_id, location, _count, value = (int(v) for v in key)
         if location == 0 and key_id in (PROJECTED_CRS_KEY, GEOGRAPHIC_CRS_KEY):
             found[key_id] = value
-    for key_id in (PROJECTED_CRS_KEY, GEOGRAPHIC_CRS_KEY):
-        code = found.get(key_id)
-        if code and code != USER_DEFINED:
-            return code
-    return None
+    code = found.get(PROJECTED_CRS_KEY, found.get(GEOGRAPHIC_CRS_KEY))
+    return code if code and code != USER_DEFINED else None  # user-defined: no EPSG code
 
 
 def _mode(

@@ -132,7 +132,7 @@ _MIME_FORMATS = {mime: fmt for fmt, mime in _MIME.items()} | {
     "application/xml": "text",
 }
 
-_BOM_CODECS = (
+BOM_CODECS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -140,7 +140,7 @@ _BOM_CODECS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 """Byte order marks and the Python codec that reads them (UTF-32 LE before UTF-16 LE)."""
-_BOMS = tuple(bom for bom, _ in _BOM_CODECS)
+_BOMS = tuple(bom for bom, _ in BOM_CODECS)
 _BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
 _TEXT_CONTROLS = frozenset(b"\t\n\r\f\v\x1b")
 
@@ -341,7 +341,7 @@ def _pdf_later(head: bytes) -> Sniffed | None:
 
 def _bom_text(head: bytes) -> Sniffed | None:
     """A Unicode BOM followed by text that decodes (UTF-16 ``FF FE`` also looks like mp3)."""
-    for bom, codec in _BOM_CODECS:
+    for bom, codec in BOM_CODECS:
         if head.startswith(bom):
             sample = head[: TEXT_SAMPLE - TEXT_SAMPLE % 4]
             text = codecs.getincrementaldecoder(codec)(errors="strict")
