@@ -222,3 +222,50 @@ def test_integrations_commands_for_azure_gcs_and_direct(
         "--config", cfg, "integrations", "test", "cdn", http_files.url("/f.png"), "--json", env=env
     )
     assert cdn_test.returncode == 0, cdn_test.stdout
+
+
+def test_config_policies_and_quotas_apply_and_files_json_has_metadata(tmp_path, s3_bucket):
+    s3_bucket.put("p/up.jpg", image_bytes(40, 30, "JPEG", orientation=1), "image/jpeg")
+    s3_bucket.put("p/rot.jpg", image_bytes(40, 30, "JPEG", orientation=6), "image/jpeg")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"catalog: sqlite:///{tmp_path / 'c.db'}\n"
+        "integrations:\n"
+        f"  - name: acme\n    provider: s3\n    bucket: {s3_bucket.name}\n"
+        f"    endpoint_url: '{s3_bucket.endpoint}'\n"
+        "    auth: {method: access_key, access_key_id: testing, secret_access_key: testing}\n"
+        "    requirements: {image: {allowed_orientations: [1]}}\n"
+        "folders:\n  tiny: {quotas: {max_images_per_folder: 0}}\n",
+        encoding="utf-8",
+    )
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        f"url\ns3://{s3_bucket.name}/p/up.jpg\ns3://{s3_bucket.name}/p/rot.jpg\n", "utf-8"
+    )
+    cfg = str(config)
+    doc = json.loads(
+        run(
+            "--config",
+            cfg,
+            "register",
+            str(manifest),
+            "--folder",
+            "ok",
+            "--ignore-errors",
+            "--json",
+        ).stdout
+    )
+    assert doc["registered"] == 1 and "image.allowed_orientations" in doc["unit_errors"][0]["error"]
+    files = json.loads(run("--config", cfg, "files", "ok", "--json").stdout)
+    meta = files[0]["media_metadata"]
+    assert (meta["width"], meta["height"], meta["format"], meta["orientation"]) == (
+        40,
+        30,
+        "jpeg",
+        1,
+    )
+    over = run(
+        "--config", cfg, "register", str(manifest), "--folder", "tiny", "--ignore-errors", "--json"
+    )
+    assert over.returncode == 1
+    assert "max_images_per_folder=0 exceeded by 1" in json.loads(over.stdout)["error"]
