@@ -526,8 +526,8 @@ JPEG = encode(noise(64, 64), "JPEG", exif=exif(6))
         pytest.param(
             "x.heic",
             ftyp(b"heic", b"mif1", b"heic") + bytes(64),
-            "HEIC needs pillow-heif",
-            id="heic",
+            "corrupt HEIC: no meta box",
+            id="heic-no-meta",
         ),
         pytest.param(
             "x.avif", ftyp(b"avif", b"mif1") + bytes(64), "no meta box", id="avif-no-meta"
@@ -538,6 +538,20 @@ def test_unreadable_images_give_clear_probe_errors(remote, key, data, reason):
     rf = remote(key, data)
     with pytest.raises(ProbeError, match=reason):
         probe_image_file(rf)
+
+
+def test_heic_size_and_rotation_from_the_meta_box(remote):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(buf, "HEIF", quality=50)
+    meta = probe_image_file(remote("photo.heic", buf.getvalue()))
+    assert (meta.format, meta.width, meta.height, meta.mime_type) == (
+        "heic",
+        40,
+        30,
+        "image/heic",
+    )
 
 
 def test_text_named_png_is_sniffed_as_text(remote):

@@ -10,7 +10,7 @@ probe (16 KiB, 64 KiB, 256 KiB, ... each step re-parsed): equal for ordinary JPE
 
 WebP and AVIF are parsed by hand: Pillow's plugins hand the *whole file* to libwebp/libavif
 (``fp.read()``). Their containers (RIFF chunks, ISO-BMFF ``meta`` box) carry the size near the
-start. HEIC/HEIF are read with Pillow only when a plugin (pillow-heif) is registered.
+start. HEIC/HEIF share AVIF's item structure and are read the same way.
 """
 
 from __future__ import annotations
@@ -55,18 +55,11 @@ def probe_image_file(rf: RangeFile) -> ImageMetadata:
         raise ProbeError(f"not an image: the content is {fmt} ({kind})")
     if fmt == "tiff" and (kind == "raster" or is_geotiff(rf)):
         return probe_raster(rf)  # GeoTIFF tags found (perhaps beyond the sniffed head)
-    if fmt in ("heic", "heif") and not _has_heif_plugin():
-        raise ProbeError(f"{fmt.upper()} needs pillow-heif (not installed)")
     if fmt == "webp":
         return _finish(rf, *_webp(rf, head))
-    if fmt == "avif":
-        return _finish(rf, *_avif(rf))
+    if fmt in ("avif", "heic", "heif"):
+        return _finish(rf, *_heif_family(rf, fmt))
     return _with_pillow(rf, fmt, head)
-
-
-def _has_heif_plugin() -> bool:
-    Image.init()
-    return "HEIF" in Image.OPEN
 
 
 def _finish(
@@ -248,14 +241,16 @@ def _chunks(rf: RangeFile) -> Iterator[tuple[bytes, int, int]]:
         offset += 8 + length + (length & 1)
 
 
-# -- AVIF (ISO-BMFF meta box) ------------------------------------------------------------------
+# -- HEIF family: AVIF, HEIC (ISO-BMFF meta box) -------------------------------------------------
 
 
-def _avif(rf: RangeFile) -> Header:
-    """Size from the primary item's ``ispe``; rotation from ``irot``; alpha from ``auxC``."""
+def _heif_family(rf: RangeFile, fmt: str) -> Header:
+    """Size from the primary item's ``ispe``; rotation from ``irot``; alpha from ``auxC``.
+    AVIF and HEIC share the HEIF item structure, so no codec library is needed to read it."""
+    name = fmt.upper()
     meta = _find_box(rf, b"meta")
     if meta is None:
-        raise ProbeError("corrupt AVIF: no meta box near the start")
+        raise ProbeError(f"corrupt {name}: no meta box near the start")
     boxes = dict(_boxes(meta, 4))  # meta is a full box: skip version/flags
     props = [(kind, body) for kind, body in _boxes(boxes.get(b"iprp", b""), 0)]
     ipco = list(_boxes(dict(props).get(b"ipco", b""), 0))
@@ -264,12 +259,17 @@ def _avif(rf: RangeFile) -> Header:
     chosen = [ipco[i - 1] for i in indexes if 0 < i <= len(ipco)] or ipco
     ispe = next((body for kind, body in chosen if kind == b"ispe"), None)
     if ispe is None or len(ispe) < 12:
-        raise ProbeError("corrupt AVIF: no image size (ispe) for the primary item")
+        raise ProbeError(f"corrupt {name}: no image size (ispe) for the primary item")
     size = struct.unpack_from(">II", ispe, 4)
+    clap = next((body for kind, body in chosen if kind == b"clap"), b"")
+    if len(clap) >= 16:  # clean aperture: the coded size is cropped to this (e.g. x265 pads)
+        wn, wd, hn, hd = struct.unpack_from(">IIII", clap, 0)
+        if wd and hd:
+            size = (wn // wd, hn // hd)
     irot = next((body for kind, body in chosen if kind == b"irot"), b"")
     orientation = {1: 8, 2: 3, 3: 6}.get(irot[0] & 3, 1) if irot else None
     alpha = any(kind == b"auxC" and b"auxiliary:alpha" in body for kind, body in ipco)
-    return "avif", (int(size[0]), int(size[1])), "RGBA" if alpha else "RGB", orientation, 1
+    return fmt, (int(size[0]), int(size[1])), "RGBA" if alpha else "RGB", orientation, 1
 
 
 def _find_box(rf: RangeFile, wanted: bytes) -> bytes | None:
@@ -289,7 +289,7 @@ def _find_box(rf: RangeFile, wanted: bytes) -> bytes | None:
             return None
         if kind == wanted:
             if length > MAX_META_BOX:
-                raise ProbeError(f"AVIF {wanted.decode()} box of {length} bytes is too large")
+                raise ProbeError(f"HEIF {wanted.decode()} box of {length} bytes is too large")
             return read_at(rf, offset + skip, length - skip)
         offset += length
     return None
