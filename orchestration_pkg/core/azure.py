@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO, NamedTuple, TypeVar, cast
-from urllib.parse import parse_qs, quote, unquote_to_bytes, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
@@ -53,6 +53,8 @@ from azure.storage.blob import (
 )
 from requests.adapters import HTTPAdapter
 
+from orchestration_pkg.core.access import P_URL as P_URL
+from orchestration_pkg.core.access import AccessCheckMixin
 from orchestration_pkg.core.config import (
     AzureAccountKeyAuth,
     AzureConnectionStringAuth,
@@ -60,9 +62,22 @@ from orchestration_pkg.core.config import (
     AzureSasAuth,
     AzureServicePrincipalAuth,
 )
-from orchestration_pkg.core.errors import StorageError, UrlError
+from orchestration_pkg.core.errors import StorageError, UrlError, provider_error
 from orchestration_pkg.core.models import ObjectInfo
-from orchestration_pkg.core.storage import AccessCheck, RangeRead, clamp_ttl
+from orchestration_pkg.core.storage import (
+    AccessCheck,
+    RangeRead,
+    clamp_ttl,
+    strip_etag,
+    total_size,
+)
+from orchestration_pkg.core.urls import (
+    check_url_characters,
+    check_url_string,
+    decode_url_key,
+    redact_url,
+    url_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +107,7 @@ ARM_ACCOUNT_SCOPE = (
     "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/{account}"
 )
 
-# Permission names of the rows ``check`` returns.
+# Permission names of the rows ``check`` returns (and ``P_URL``, from ``access``).
 P_SAS = "SAS token"
 P_SAS_PERMS = "SAS permissions"
 P_SAS_SCOPE = "SAS least privilege"
@@ -100,7 +115,6 @@ P_LIST = "List Blobs"
 P_HEAD = "Get Blob Properties"
 P_GET = "Get Blob (ranged)"
 P_SIGN = "sign"
-P_URL = "url"
 P_CORS = "CORS"
 
 _AZURE_HOST = re.compile(
@@ -110,13 +124,10 @@ _AZURE_HOST = re.compile(
 )
 _CONTAINER_CHARS = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 _SPECIAL_CONTAINERS = frozenset({"$root", "$web", "$logs"})
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _SAS_TIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?$"
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_SHOWN_MAX = 200
 
 SAS_PERMISSION_NAMES = {
     "r": "Read",
@@ -234,10 +245,9 @@ def to_storage_error(
     else:
         provider, code, transient = type(exc).__name__, "Error", False
         shown = provider
-    error = StorageError(f"{target}: {operation} {code} ({shown})", code=code, transient=transient)
-    error.provider_code = provider  # type: ignore[attr-defined]
-    error.status = status  # type: ignore[attr-defined]
-    error.operation = operation  # type: ignore[attr-defined]
+    error = provider_error(
+        target, operation, code, shown, transient=transient, provider=provider, status=status
+    )
     error.request_id = request_id  # type: ignore[attr-defined]
     return error
 
@@ -302,27 +312,6 @@ class AzureLocation(NamedTuple):
     blob: str
 
 
-def redact_url(url: str) -> str:
-    """``url`` without query string, fragment and user info (safe to log or show)."""
-    text = str(url)
-    for mark in ("?", "#"):
-        text = text.split(mark, 1)[0]
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        return text
-    netloc, slash, path = rest.partition("/")
-    return f"{scheme}{sep}{netloc.rsplit('@', 1)[-1]}{slash}{path}"
-
-
-def _shown(url: str) -> str:
-    text = redact_url(url)
-    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
-
-
-def _fail(url: str, reason: str, field: str = "url") -> UrlError:
-    return UrlError(f"{reason} ({_shown(url)})", field)
-
-
 def normalize_account_url(account_url: str) -> str:
     """``account_url`` without query, fragment, user info and trailing slash."""
     return redact_url(account_url.strip()).rstrip("/")
@@ -364,69 +353,66 @@ def parse_azure_url(url: str, *, account_url: str | None = None) -> AzureLocatio
     With ``account_url``, https URLs must be on that account (and URLs under ``account_url``
     itself, such as emulator URLs, are accepted).
     """
-    if not isinstance(url, str):
-        raise UrlError(f"URL must be a string, not {type(url).__name__}")
-    if not url.strip():
-        raise UrlError("URL is empty")
-    if url != url.strip():
-        raise _fail(url, "URL has leading or trailing whitespace")
+    check_url_string(url)
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep or not scheme:
-        raise _fail(url, "not a URL: expected https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB")
+        raise url_error(
+            url, "not a URL: expected https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB"
+        )
     if scheme in ("az", "azure"):
         container, _, blob = rest.partition("/")
         return _location(url, container, blob)
     if scheme in ("http", "https"):
         return _parse_http(url, account_url)
-    raise _fail(
+    raise url_error(
         url, f"unsupported scheme {scheme[:20]!r}: use az://CONTAINER/BLOB or an https blob URL"
     )
 
 
 def _location(url: str, container: str, blob: str) -> AzureLocation:
     if not container:
-        raise _fail(url, "no container in URL", "container")
+        raise url_error(url, "no container in URL", "container")
     validate_container_name(container)
     if not blob:
-        raise _fail(url, "no blob name in URL", "key")
+        raise url_error(url, "no blob name in URL", "key")
     if len(blob) > MAX_BLOB_NAME:
-        raise _fail(
+        raise url_error(
             url, f"blob name is {len(blob)} characters; Azure allows {MAX_BLOB_NAME}", "key"
         )
     return AzureLocation(container, blob)
 
 
 def _parse_http(url: str, account_url: str | None) -> AzureLocation:
-    _check_raw_characters(url)
+    check_url_characters(url)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise _fail(url, "malformed URL") from None
+        raise url_error(url, "malformed URL") from None
     if "@" in parts.netloc:
-        raise _fail(url, "user name or password in the URL is not allowed")
+        raise url_error(url, "user name or password in the URL is not allowed")
     host = (parts.hostname or "").lower()
     if not host:
-        raise _fail(url, "no host in URL")
+        raise url_error(url, "no host in URL")
     path = _path_under(parts.scheme, host, port, parts.path, account_url)
     if path is None:
         match = _AZURE_HOST.match(host)
         if match is None:
             where = f" or under {normalize_account_url(account_url)}" if account_url else ""
-            raise _fail(
+            raise url_error(
                 url,
                 f"host {host} is not an Azure Blob endpoint (ACCOUNT.blob.core.windows.net{where})",
             )
         if account_url and match["account"] != account_name_of(account_url):
-            raise _fail(
+            raise url_error(
                 url,
                 f"is in storage account '{match['account']}', but the integration reads "
                 f"account '{account_name_of(account_url)}'",
             )
         path = parts.path
     container, _, raw_blob = path.lstrip("/").partition("/")
-    return _location(url, container, _decode_blob(url, raw_blob))
+    return _location(url, container, decode_url_key(url, raw_blob, noun="blob name"))
 
 
 def _path_under(
@@ -445,36 +431,6 @@ def _path_under(
     if base_path and not path.startswith(base_path + "/"):
         return None
     return path[len(base_path) :]
-
-
-def _check_raw_characters(url: str) -> None:
-    """Reject characters that must be percent-encoded before the query string of a URL."""
-    for char in re.split(r"[?#]", url, maxsplit=1)[0]:
-        if char == " ":
-            raise _fail(url, "URL is not percent-encoded: encode spaces as %20", "key")
-        if ord(char) < 0x20 or ord(char) == 0x7F:
-            raise _fail(url, "URL contains a control character: percent-encode it", "key")
-        if ord(char) > 0x7E:
-            raise _fail(
-                url,
-                "URL is not percent-encoded: encode non-ASCII characters as UTF-8 "
-                "(e.g. é as %C3%A9)",
-                "key",
-            )
-
-
-def _decode_blob(url: str, raw: str) -> str:
-    """Percent-decode the blob part of an http(s) URL path (UTF-8, strict)."""
-    if "+" in raw:
-        raise _fail(url, "'+' is ambiguous: encode a space as %20 and a plus as %2B", "key")
-    if _BAD_ESCAPE.search(raw):
-        raise _fail(
-            url, "bad percent-escape in blob name: '%' must be followed by two hex digits", "key"
-        )
-    try:
-        return unquote_to_bytes(raw).decode("utf-8")
-    except UnicodeDecodeError:
-        raise _fail(url, "percent-escapes in blob name do not decode to UTF-8", "key") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -735,18 +691,6 @@ def _cors_allows(rules: list[CorsRule], origin: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def strip_etag(etag: str | None) -> str | None:
-    return etag.strip('"') if etag else etag
-
-
-def total_size(content_range: str | None) -> int | None:
-    """Total blob size from ``bytes a-b/TOTAL`` (None if unknown)."""
-    match = _CONTENT_RANGE.match(content_range or "")
-    if not match or match.group(3) == "*":
-        return None
-    return int(match.group(3))
-
-
 def _info(key: str, props: Any, size: int | None = None) -> ObjectInfo:
     settings = getattr(props, "content_settings", None)
     return ObjectInfo(
@@ -791,7 +735,7 @@ def _next_page(pages: Iterator[Any]) -> list[Any] | None:
 # ---------------------------------------------------------------------------------------------
 
 
-class AzureStorage:
+class AzureStorage(AccessCheckMixin):
     """``Storage`` over one container + optional prefix of an ``AzureIntegrationConfig``.
 
     Clients are built lazily, once, thread-safely; ``transport`` replaces the HTTP transport
@@ -799,6 +743,11 @@ class AzureStorage:
     """
 
     provider = "azure"
+    _head_permission = P_HEAD
+    _get_permission = P_GET
+    _sign_permission = P_SIGN
+    _object_noun = "blob"
+    _upload_fix = "upload a blob, or pass a blob name or URL to check"
 
     def __init__(
         self, config: AzureIntegrationConfig, *, transport: HttpTransport | None = None
@@ -1195,13 +1144,8 @@ class AzureStorage:
         first: list[str] = []
         rows.append(self._probe(P_LIST, lambda: self._probe_list(first)))
         key = self._check_key(url_or_key, first, rows)
-        if key is None:
-            rows += self._untried_object_rows(rejected=rows[-1].permission == P_URL)
-        else:
-            rows.append(self._probe(P_HEAD, lambda: self._probe_head(key)))
-            rows.append(self._probe(P_GET, lambda: self._probe_get(key)))
-        sign_key = key or f"{self.prefix}orchestration-pkg-check"
-        rows.append(self._probe(P_SIGN, lambda: self._probe_sign(sign_key)))
+        rows += self._object_rows(key, rows)
+        rows.append(self._sign_row(key))
         return rows
 
     def _sas_rows(self) -> list[AccessCheck]:
@@ -1240,21 +1184,6 @@ class AzureStorage:
             return AccessCheck(P_SAS, True, f"warning: {detail}", fix)
         return AccessCheck(P_SAS, True, detail)
 
-    def _untried_object_rows(self, *, rejected: bool) -> list[AccessCheck]:
-        if rejected:
-            reason, fix = "not tried: the URL was rejected", ""
-        else:
-            reason = f"not tried: no blob under '{self.prefix}' to probe"
-            fix = "upload a blob, or pass a blob name or URL to check"
-        return [AccessCheck(p, False, reason, fix) for p in (P_HEAD, P_GET)]
-
-    def _probe(self, permission: str, fn: Callable[[], str]) -> AccessCheck:
-        try:
-            detail = fn()
-        except StorageError as err:
-            return AccessCheck(permission, False, str(err), self.fix_for(permission, err))
-        return AccessCheck(permission, True, detail)
-
     def _probe_list(self, first: list[str]) -> str:
         def one() -> list[str]:
             pages = self.container_client.list_blobs(
@@ -1264,29 +1193,6 @@ class AzureStorage:
 
         first.extend(self._call("ListBlobs", self.canonical_url(self.prefix), one, "list"))
         return f"listed {len(first)} blob(s) under {self.canonical_url(self.prefix)}"
-
-    def _check_key(
-        self, url_or_key: str | None, first: list[str], rows: list[AccessCheck]
-    ) -> str | None:
-        """The blob to probe: from the URL, the name given, or the first listed one."""
-        if not url_or_key:
-            return first[0] if first else None
-        if "://" not in url_or_key:
-            return url_or_key
-        try:
-            return self.parse_url(url_or_key)
-        except UrlError as err:
-            fix = f"use a URL inside {self.canonical_url(self.prefix)}"
-            rows.append(AccessCheck(P_URL, False, err.reason, fix))
-            return None
-
-    def _probe_head(self, key: str) -> str:
-        info = self.head(key)
-        return f"{info.size} bytes, {info.content_type or 'no content type'}"
-
-    def _probe_get(self, key: str) -> str:
-        read = self.read_range(key, 0, 1)
-        return f"read {len(read.data)} byte(s) of {read.info.size}"
 
     def _probe_sign(self, key: str) -> str:
         self.sign(key)

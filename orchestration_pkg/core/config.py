@@ -286,7 +286,8 @@ def expand_env(value: Any, path: str = "") -> Any:
     return _ENV_REF.sub(_sub, value)
 
 
-def _describe(exc: ValidationError) -> str:
+def describe_validation_error(exc: ValidationError) -> str:
+    """``loc: reason; ...`` of a pydantic error, without input values (they may be secrets)."""
     # Pydantic's own str() echoes input values, which may be secrets: print location + reason.
     parts = []
     for err in exc.errors(include_input=False, include_url=False):
@@ -304,7 +305,7 @@ def parse_config(data: Any, source: str = "config") -> AppConfig:
     try:
         return AppConfig.model_validate(expand_env(data))
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc)}") from None
+        raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None
 
 
 def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path | None:

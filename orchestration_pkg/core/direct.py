@@ -19,6 +19,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
+from orchestration_pkg.core.access import P_URL as P_URL
+from orchestration_pkg.core.access import run_probe
 from orchestration_pkg.core.config import DirectIntegrationConfig
 from orchestration_pkg.core.errors import StorageError, UrlError
 from orchestration_pkg.core.models import MediaKind, MediaMetadata, ObjectInfo
@@ -26,11 +28,10 @@ from orchestration_pkg.core.netguard import (
     GuardedHttpClient,
     HttpStatusError,
     NetworkPolicy,
-    shown_url,
     url_syntax_problem,
 )
 from orchestration_pkg.core.storage import AccessCheck, RangeRead
-from orchestration_pkg.core.urls import redact_url
+from orchestration_pkg.core.urls import check_url_string, redact_url, shown_url, url_error
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,7 @@ HEAD_FALLBACK_STATUSES = frozenset({403, 405})
 CORS_EXPOSE_HEADERS = ["Content-Range", "Accept-Ranges", "ETag", "Content-Length"]
 MAX_PRESIGN_DAYS = 7
 
-# Permission names of the rows ``check`` returns.
-P_URL = "url"
+# Permission names of the rows ``check`` returns (and ``P_URL``, from ``access``).
 P_POLICY = "url policy (SSRF)"
 P_HEAD = "HEAD"
 P_GET = "ranged GET"
@@ -214,36 +214,31 @@ class DirectStorage:
 
     def parse_url(self, url: str) -> str:
         """``url`` itself (the key), after syntax and ``url_prefixes`` checks; no network."""
-        if not isinstance(url, str):
-            raise UrlError(f"URL must be a string, not {type(url).__name__}")
-        if not url.strip():
-            raise UrlError("URL is empty")
-        if url != url.strip():
-            raise _fail(url, "URL has leading or trailing whitespace")
+        check_url_string(url)
         problem = url_syntax_problem(url)
         if problem:
-            raise _fail(url, problem)
+            raise url_error(url, problem)
         self._check_parts(url)
         prefixes = self.config.url_prefixes
         if prefixes and not any(_has_prefix(redact_url(url), p) for p in prefixes):
             shown = ", ".join(redact_url(p) for p in prefixes)
-            raise _fail(url, f"URL is not under the integration's url_prefixes ({shown})")
+            raise url_error(url, f"URL is not under the integration's url_prefixes ({shown})")
         return url
 
     @staticmethod
     def _check_parts(url: str) -> None:
         scheme, sep, rest = url.partition("://")
         if not sep or scheme.lower() not in ("http", "https"):
-            raise _fail(url, "direct access URLs must be http:// or https://")
+            raise url_error(url, "direct access URLs must be http:// or https://")
         try:
             parts = urlsplit(url)
             _ = parts.port
         except ValueError:
-            raise _fail(url, "malformed host or port") from None
+            raise url_error(url, "malformed host or port") from None
         if "@" in re.split(r"[/?#]", rest, maxsplit=1)[0]:
-            raise _fail(url, "user name or password in the URL is not allowed")
+            raise url_error(url, "user name or password in the URL is not allowed")
         if not parts.hostname:
-            raise _fail(url, "no host in URL")
+            raise url_error(url, "no host in URL")
 
     def canonical_url(self, key: str) -> str:
         """The URL without query (no signature), fragment or user info: what is stored."""
@@ -390,11 +385,7 @@ class DirectStorage:
         return AccessCheck(P_POLICY, True, f"resolves to {', '.join(notes)}")
 
     def _probe(self, permission: str, fn: Callable[[], str]) -> AccessCheck:
-        try:
-            detail = fn()
-        except StorageError as err:
-            return AccessCheck(permission, False, str(err), self.fix_for(permission, err))
-        return AccessCheck(permission, True, detail)
+        return run_probe(permission, fn, self.fix_for)
 
     def _probe_head(self, key: str) -> str:
         info, how = self._head(key)
@@ -461,10 +452,6 @@ class DirectStorage:
         if self.strict_client_only:
             guide["manifest"] = _strict_requirements()
         return guide
-
-
-def _fail(url: str, reason: str) -> UrlError:
-    return UrlError(f"{reason} ({shown_url(url)})")
 
 
 _FIXES = {

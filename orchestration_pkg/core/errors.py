@@ -43,3 +43,25 @@ class StorageError(OrchestrationError):
 
 class ProbeError(OrchestrationError):
     """The object is readable but not what it claims to be (corrupt, empty, not media)."""
+
+
+def provider_error(
+    target: str,
+    operation: str,
+    code: str,
+    shown: str,
+    *,
+    transient: bool,
+    provider: str,
+    status: int | None,
+) -> StorageError:
+    """A mapped provider error: ``TARGET: OPERATION CODE (SHOWN)``.
+
+    ``shown`` is what may be said of the provider's error (its code and status, never its own
+    text). The result carries ``provider_code``, ``status`` and ``operation`` attributes.
+    """
+    error = StorageError(f"{target}: {operation} {code} ({shown})", code=code, transient=transient)
+    error.provider_code = provider  # type: ignore[attr-defined]
+    error.status = status  # type: ignore[attr-defined]
+    error.operation = operation  # type: ignore[attr-defined]
+    return error

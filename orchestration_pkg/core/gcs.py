@@ -24,14 +24,14 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from itertools import islice
 from typing import Any, BinaryIO, cast
-from urllib.parse import SplitResult, unquote_to_bytes, urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import google.auth
 import requests
@@ -49,15 +49,24 @@ from google.oauth2 import service_account
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
+from orchestration_pkg.core.access import P_URL as P_URL
+from orchestration_pkg.core.access import AccessCheckMixin
 from orchestration_pkg.core.config import (
     GCSAnonymousAuth,
     GCSIntegrationConfig,
     GCSServiceAccountAuth,
 )
-from orchestration_pkg.core.errors import StorageError, UrlError
+from orchestration_pkg.core.errors import StorageError, UrlError, provider_error
 from orchestration_pkg.core.models import ObjectInfo
-from orchestration_pkg.core.storage import AccessCheck, RangeRead, clamp_ttl
-from orchestration_pkg.core.urls import redact_url
+from orchestration_pkg.core.storage import AccessCheck, RangeRead, clamp_ttl, strip_etag
+from orchestration_pkg.core.urls import (
+    check_key_size,
+    check_url_characters,
+    check_url_string,
+    decode_url_key,
+    url_error,
+    url_port,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +87,12 @@ SIGNING_FIX = (
     "that holds roles/iam.serviceAccountTokenCreator on itself (IAM signBlob)"
 )
 
-# Permission names of the rows ``check`` returns.
+# Permission names of the rows ``check`` returns (and ``P_URL``, from ``access``).
 P_LIST = "storage.objects.list"
 P_HEAD = "storage.objects.get (metadata)"
 P_GET = "storage.objects.get (ranged read)"
 P_SIGN = "sign (V4)"
-P_URL = "url"
 
-_SHOWN_MAX = 200
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _BUCKET_CHARS = re.compile(r"^[a-z0-9._-]+$")
 _IPV4_LIKE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _VIRTUAL_HOST = re.compile(r"^(?P<bucket>.+)\.storage\.googleapis\.com$")
@@ -110,15 +115,6 @@ class GCSLocation:
     bucket: str
     key: str
     style: str
-
-
-def _shown(url: str) -> str:
-    text = redact_url(url)
-    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
-
-
-def _fail(url: str, reason: str, field: str = "url") -> UrlError:
-    return UrlError(f"{reason} ({_shown(url)})", field)
 
 
 def validate_gcs_bucket_name(name: str) -> None:
@@ -151,15 +147,10 @@ def parse_gcs_url(url: str, *, endpoint_url: str | None = None) -> GCSLocation:
     ``endpoint_url`` (e.g. an emulator's ``http://127.0.0.1:9023``) additionally accepts URLs
     on that server (style ``"endpoint"``).
     """
-    if not isinstance(url, str):
-        raise UrlError(f"URL must be a string, not {type(url).__name__}")
-    if not url.strip():
-        raise UrlError("URL is empty")
-    if url != url.strip():
-        raise _fail(url, "URL has leading or trailing whitespace")
+    check_url_string(url)
     scheme, sep, _ = url.partition("://")
     if not sep or not scheme:
-        raise _fail(
+        raise url_error(
             url, "not a URL: expected gs://bucket/key or https://storage.googleapis.com/bucket/key"
         )
     scheme = scheme.lower()
@@ -167,30 +158,32 @@ def parse_gcs_url(url: str, *, endpoint_url: str | None = None) -> GCSLocation:
         return _parse_gs_scheme(url)
     if scheme in ("http", "https"):
         return _parse_http(url, endpoint_url)
-    raise _fail(url, f"unsupported scheme {scheme[:20]!r}: use gs://bucket/key or an https GCS URL")
+    raise url_error(
+        url, f"unsupported scheme {scheme[:20]!r}: use gs://bucket/key or an https GCS URL"
+    )
 
 
 def _parse_gs_scheme(url: str) -> GCSLocation:
     """``gs://bucket/key``: the key is literal, nothing is decoded."""
     bucket, _, key = url.partition("://")[2].partition("/")
     if not bucket:
-        raise _fail(url, "no bucket in gs:// URL", "bucket")
+        raise url_error(url, "no bucket in gs:// URL", "bucket")
     validate_gcs_bucket_name(bucket)
     _check_key(url, key)
     return GCSLocation(bucket=bucket, key=key, style="gs")
 
 
 def _parse_http(url: str, endpoint_url: str | None) -> GCSLocation:
-    _check_raw_characters(url)
+    check_url_characters(url)
     try:
         parts = urlsplit(url)
     except ValueError:
-        raise _fail(url, "malformed URL") from None
+        raise url_error(url, "malformed URL") from None
     if "@" in parts.netloc:
-        raise _fail(url, "user name or password in the URL is not allowed")
+        raise url_error(url, "user name or password in the URL is not allowed")
     host = (parts.hostname or "").lower()
     if not host:
-        raise _fail(url, "no host in URL")
+        raise url_error(url, "no host in URL")
     endpoint = _endpoint_location(url, parts, endpoint_url)
     if endpoint is not None:
         return endpoint
@@ -201,7 +194,7 @@ def _parse_http(url: str, endpoint_url: str | None) -> GCSLocation:
     match = _VIRTUAL_HOST.match(host)
     if match:
         return _located(url, match["bucket"], parts.path[1:], "virtual")
-    raise _fail(
+    raise url_error(
         url,
         f"host {parts.netloc} is not a Cloud Storage endpoint; use gs://bucket/key or the "
         "integration's endpoint_url",
@@ -217,20 +210,12 @@ def _endpoint_location(
     end = urlsplit(endpoint_url)
     if (end.hostname or "").lower() != (parts.hostname or "").lower() or not end.hostname:
         return None
-    if parts.scheme.lower() != end.scheme.lower() or _port(parts) != _port(end):
+    if parts.scheme.lower() != end.scheme.lower() or url_port(parts) != url_port(end):
         return None
     base = end.path.rstrip("/")
     if base and not (parts.path == base or parts.path.startswith(base + "/")):
         return None
     return _api_or_path(url, parts.path[len(base) :], "endpoint", json_api=True)
-
-
-def _port(parts: SplitResult) -> int | None:
-    try:
-        port = parts.port
-    except ValueError:
-        return None
-    return port if port is not None else _DEFAULT_PORTS.get(parts.scheme.lower())
 
 
 def _api_or_path(url: str, path: str, style: str, *, json_api: bool) -> GCSLocation:
@@ -240,56 +225,24 @@ def _api_or_path(url: str, path: str, style: str, *, json_api: bool) -> GCSLocat
         return _located(url, match["bucket"], match["key"], "json" if style == "path" else style)
     bucket, _, raw_key = path[1:].partition("/") if path.startswith("/") else ("", "", "")
     if not bucket:
-        raise _fail(url, "no bucket in URL path (expected /bucket/key)", "bucket")
+        raise url_error(url, "no bucket in URL path (expected /bucket/key)", "bucket")
     return _located(url, bucket, raw_key, style)
 
 
 def _located(url: str, bucket: str, raw_key: str, style: str) -> GCSLocation:
     validate_gcs_bucket_name(bucket)
-    return GCSLocation(bucket=bucket, key=_decode_key(url, raw_key), style=style)
-
-
-def _check_raw_characters(url: str) -> None:
-    """Reject characters that must be percent-encoded before the query string of a URL."""
-    for char in re.split(r"[?#]", url, maxsplit=1)[0]:
-        if char == " ":
-            raise _fail(url, "URL is not percent-encoded: encode spaces as %20", "key")
-        if ord(char) < 0x20 or ord(char) == 0x7F:
-            raise _fail(url, "URL contains a control character: percent-encode it", "key")
-        if ord(char) > 0x7E:
-            raise _fail(
-                url,
-                "URL is not percent-encoded: encode non-ASCII characters as UTF-8 "
-                "(e.g. é as %C3%A9)",
-                "key",
-            )
-
-
-def _decode_key(url: str, raw_key: str) -> str:
-    """Percent-decode the key part of an http(s) URL path (UTF-8, strict)."""
-    if "+" in raw_key:
-        raise _fail(url, "'+' is ambiguous: encode a space as %20 and a plus as %2B", "key")
-    if _BAD_ESCAPE.search(raw_key):
-        raise _fail(url, "bad percent-escape in key: '%' must be followed by two hex digits", "key")
-    try:
-        key = unquote_to_bytes(raw_key).decode("utf-8")
-    except UnicodeDecodeError:
-        raise _fail(url, "percent-escapes in key do not decode to UTF-8", "key") from None
+    key = decode_url_key(url, raw_key)
     _check_key(url, key)
-    return key
+    return GCSLocation(bucket=bucket, key=key, style=style)
 
 
 def _check_key(url: str, key: str) -> None:
     """GCS object names: 1..1024 UTF-8 bytes, no CR/LF, not '.' or '..'."""
-    if not key:
-        raise _fail(url, "no object key in URL", "key")
-    size = len(key.encode("utf-8", "surrogatepass"))
-    if size > MAX_KEY_BYTES:
-        raise _fail(url, f"object key is {size} bytes long; GCS allows {MAX_KEY_BYTES}", "key")
+    check_key_size(url, key, provider="GCS", max_bytes=MAX_KEY_BYTES)
     if "\r" in key or "\n" in key:
-        raise _fail(url, "object key contains a carriage return or line feed", "key")
+        raise url_error(url, "object key contains a carriage return or line feed", "key")
     if key in (".", ".."):
-        raise _fail(url, "object key must not be '.' or '..'", "key")
+        raise url_error(url, "object key must not be '.' or '..'", "key")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,10 +362,9 @@ def to_storage_error(
         provider, status, code, transient, shown = _RETRIES_RAN_OUT
     else:
         provider, status, code, transient, shown = _describe(exc, endpoint)
-    error = StorageError(f"{target}: {operation} {code} ({shown})", code=code, transient=transient)
-    error.provider_code = provider  # type: ignore[attr-defined]
-    error.status = status  # type: ignore[attr-defined]
-    error.operation = operation  # type: ignore[attr-defined]
+    error = provider_error(
+        target, operation, code, shown, transient=transient, provider=provider, status=status
+    )
     return error
 
 
@@ -510,10 +462,6 @@ def setup_notes(bucket: str, prefix: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def strip_etag(etag: str | None) -> str | None:
-    return etag.strip('"') if etag else etag
-
-
 def total_size(content_range: str | None) -> int | None:
     """Total object size from ``Content-Range: bytes a-b/TOTAL`` (None if unknown)."""
     match = _CONTENT_RANGE_TOTAL.match(content_range or "")
@@ -595,7 +543,7 @@ class _MappedReader(io.BufferedIOBase):
 # ---------------------------------------------------------------------------------------------
 
 
-class GCSStorage:
+class GCSStorage(AccessCheckMixin):
     """``Storage`` over one GCS bucket + optional prefix of a ``GCSIntegrationConfig``.
 
     ``credentials`` replaces the configured ones. The client is built lazily, once,
@@ -604,6 +552,9 @@ class GCSStorage:
     """
 
     provider = "gcs"
+    _head_permission = P_HEAD
+    _get_permission = P_GET
+    _sign_permission = P_SIGN
 
     def __init__(
         self, config: GCSIntegrationConfig, *, credentials: Credentials | None = None
@@ -876,36 +827,17 @@ class GCSStorage:
         first: list[str] = []
         rows = [self._probe(P_LIST, lambda: self._probe_list(first))]
         key = self._check_key(url_or_key, first, rows)
-        if key is None:
-            rows += self._untried_object_rows(rejected=rows[-1].permission == P_URL)
-        elif self._bucket_missing(rows[0]):
+        if key is not None and self._bucket_missing(rows[0]):
             reason = f"not tried: bucket '{self.bucket}' does not exist"
             rows += [AccessCheck(p, False, reason) for p in (P_HEAD, P_GET)]
         else:
-            rows.append(self._probe(P_HEAD, lambda: self._probe_head(key)))
-            rows.append(self._probe(P_GET, lambda: self._probe_get(key)))
-        sign_key = key or f"{self.prefix}orchestration-pkg-check"
-        rows.append(self._probe(P_SIGN, lambda: self._probe_sign(sign_key)))
+            rows += self._object_rows(key, rows)
+        rows.append(self._sign_row(key))
         return rows
 
     @staticmethod
     def _bucket_missing(row: AccessCheck) -> bool:
         return not row.ok and "ListObjects NotFound" in row.detail
-
-    def _untried_object_rows(self, *, rejected: bool) -> list[AccessCheck]:
-        if rejected:
-            reason, fix = "not tried: the URL was rejected", ""
-        else:
-            reason = f"not tried: no object under '{self.prefix}' to probe"
-            fix = "upload an object, or pass a key or URL to check"
-        return [AccessCheck(p, False, reason, fix) for p in (P_HEAD, P_GET)]
-
-    def _probe(self, permission: str, fn: Callable[[], str]) -> AccessCheck:
-        try:
-            detail = fn()
-        except StorageError as err:
-            return AccessCheck(permission, False, str(err), self.fix_for(permission, err))
-        return AccessCheck(permission, True, detail)
 
     def _probe_list(self, first: list[str]) -> str:
         with self._mapped("ListObjects", self.prefix):
@@ -919,29 +851,6 @@ class GCSStorage:
             )
             first.extend(blob.name for blob in islice(blobs, 1))  # emulators ignore max_results
         return f"listed {len(first)} key(s) under {self.canonical_url(self.prefix)}"
-
-    def _check_key(
-        self, url_or_key: str | None, first: list[str], rows: list[AccessCheck]
-    ) -> str | None:
-        """The key to probe: from the URL, the key given, or the first listed one."""
-        if not url_or_key:
-            return first[0] if first else None
-        if "://" not in url_or_key:
-            return url_or_key
-        try:
-            return self.parse_url(url_or_key)
-        except UrlError as err:
-            fix = f"use a URL inside {self.canonical_url(self.prefix)}"
-            rows.append(AccessCheck(P_URL, False, err.reason, fix))
-            return None
-
-    def _probe_head(self, key: str) -> str:
-        info = self.head(key)
-        return f"{info.size} bytes, {info.content_type or 'no content type'}"
-
-    def _probe_get(self, key: str) -> str:
-        read = self.read_range(key, 0, 1)
-        return f"read {len(read.data)} byte(s) of {read.info.size}"
 
     def _probe_sign(self, key: str) -> str:
         self.sign(key)

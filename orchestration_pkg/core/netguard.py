@@ -48,7 +48,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import Retry, Timeout
 
 from orchestration_pkg.core.errors import ConfigError, StorageError
-from orchestration_pkg.core.urls import redact_url
+from orchestration_pkg.core.urls import shown_url
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,6 @@ METADATA_ADDRESSES = frozenset(
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
-_SHOWN_MAX = 200
 _DRAIN_LIMIT = 64 * 1024
 # RFC 3986 characters (unreserved, reserved) plus "%" for escapes; anything else is refused
 # rather than re-encoded, since re-encoding would break a signature computed over the bytes.
@@ -89,12 +88,6 @@ _HOST_NAME = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?$")
 # ---------------------------------------------------------------------------------------------
 # URL syntax
 # ---------------------------------------------------------------------------------------------
-
-
-def shown_url(url: str) -> str:
-    """``url`` without query, fragment and user info, shortened: safe for messages."""
-    text = redact_url(url)
-    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
 
 def url_syntax_problem(url: str) -> str | None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, BinaryIO, cast
@@ -26,15 +25,23 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from orchestration_pkg.core.access import P_URL as P_URL
+from orchestration_pkg.core.access import AccessCheckMixin
 from orchestration_pkg.core.config import (
     AccessKeyAuth,
     AssumeRoleAuth,
     DefaultAuth,
     S3IntegrationConfig,
 )
-from orchestration_pkg.core.errors import StorageError, UrlError
+from orchestration_pkg.core.errors import StorageError, UrlError, provider_error
 from orchestration_pkg.core.models import ObjectInfo
-from orchestration_pkg.core.storage import AccessCheck, RangeRead, clamp_ttl
+from orchestration_pkg.core.storage import (
+    AccessCheck,
+    RangeRead,
+    clamp_ttl,
+    strip_etag,
+    total_size,
+)
 from orchestration_pkg.core.urls import parse_s3_url
 
 log = logging.getLogger(__name__)
@@ -47,16 +54,14 @@ LIST_PAGE_SIZE = 1000
 EXTERNAL_ID_PLACEHOLDER = "<external-id>"
 CORS_EXPOSE_HEADERS = ["ETag", "Content-Length", "Content-Range", "Accept-Ranges"]
 
-# Permission names of the rows ``check`` returns.
+# Permission names of the rows ``check`` returns (and ``P_URL``, from ``access``).
 P_ASSUME = "sts:AssumeRole"
 P_LIST = "s3:ListBucket"
 P_LOCATION = "s3:GetBucketLocation"
 P_HEAD = "s3:GetObject (HeadObject)"
 P_GET = "s3:GetObject (ranged GetObject)"
 P_SIGN = "sign (local)"
-P_URL = "url"
 
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 # ---------------------------------------------------------------------------------------------
 # Error mapping
@@ -147,10 +152,9 @@ def to_storage_error(exc: BaseException, operation: str, target: str) -> Storage
     else:
         provider, code, transient = type(exc).__name__, "Error", False
         shown = provider
-    error = StorageError(f"{target}: {operation} {code} ({shown})", code=code, transient=transient)
-    error.provider_code = provider  # type: ignore[attr-defined]
-    error.status = status  # type: ignore[attr-defined]
-    error.operation = operation  # type: ignore[attr-defined]
+    error = provider_error(
+        target, operation, code, shown, transient=transient, provider=provider, status=status
+    )
     return error
 
 
@@ -251,18 +255,6 @@ def cors_config_for(origins: list[str], max_age: int = 3600) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def strip_etag(etag: str | None) -> str | None:
-    return etag.strip('"') if etag else etag
-
-
-def total_size(content_range: str | None) -> int | None:
-    """Total object size from ``Content-Range: bytes a-b/TOTAL`` (None if unknown)."""
-    match = _CONTENT_RANGE.match(content_range or "")
-    if not match or match.group(3) == "*":
-        return None
-    return int(match.group(3))
-
-
 def region_of_location(constraint: str | None) -> str:
     """GetBucketLocation's LocationConstraint as a region name."""
     if not constraint:
@@ -285,7 +277,7 @@ def _info(key: str, response: dict[str, Any], size: int | None = None) -> Object
 # ---------------------------------------------------------------------------------------------
 
 
-class S3Storage:
+class S3Storage(AccessCheckMixin):
     """``Storage`` over one S3 bucket + optional prefix of an ``S3IntegrationConfig``.
 
     ``session`` replaces the configured credentials (for ``assume_role`` it is the base
@@ -293,6 +285,9 @@ class S3Storage:
     """
 
     provider = "s3"
+    _head_permission = P_HEAD
+    _get_permission = P_GET
+    _sign_permission = P_SIGN
 
     def __init__(
         self, config: S3IntegrationConfig, *, session: boto3.Session | None = None
@@ -581,29 +576,9 @@ class S3Storage:
         rows.append(self._probe(P_LIST, lambda: self._probe_list(first)))
         rows.append(self._check_location())
         key = self._check_key(url_or_key, first, rows)
-        if key is None:
-            rows += self._untried_object_rows(rejected=rows[-1].permission == P_URL)
-        else:
-            rows.append(self._probe(P_HEAD, lambda: self._probe_head(key)))
-            rows.append(self._probe(P_GET, lambda: self._probe_get(key)))
-        sign_key = key or f"{self.prefix}orchestration-pkg-check"
-        rows.append(self._probe(P_SIGN, lambda: self._probe_sign(sign_key)))
+        rows += self._object_rows(key, rows)
+        rows.append(self._sign_row(key))
         return rows
-
-    def _untried_object_rows(self, *, rejected: bool) -> list[AccessCheck]:
-        if rejected:
-            reason, fix = "not tried: the URL was rejected", ""
-        else:
-            reason = f"not tried: no object under '{self.prefix}' to probe"
-            fix = "upload an object, or pass a key or URL to check"
-        return [AccessCheck(p, False, reason, fix) for p in (P_HEAD, P_GET)]
-
-    def _probe(self, permission: str, fn: Callable[[], str]) -> AccessCheck:
-        try:
-            detail = fn()
-        except StorageError as err:
-            return AccessCheck(permission, False, str(err), self.fix_for(permission, err))
-        return AccessCheck(permission, True, detail)
 
     def _probe_assume_role(self) -> str:
         _ = self.client
@@ -630,29 +605,6 @@ class S3Storage:
             detail = f"bucket is in '{actual}', but the integration says region '{wanted}'"
             return AccessCheck(P_LOCATION, False, detail, f"set region: {actual}")
         return AccessCheck(P_LOCATION, True, f"bucket region: {actual} (informational)")
-
-    def _check_key(
-        self, url_or_key: str | None, first: list[str], rows: list[AccessCheck]
-    ) -> str | None:
-        """The key to probe: from the URL, the key given, or the first listed one."""
-        if not url_or_key:
-            return first[0] if first else None
-        if "://" not in url_or_key:
-            return url_or_key
-        try:
-            return self.parse_url(url_or_key)
-        except UrlError as err:
-            fix = f"use a URL inside {self.canonical_url(self.prefix)}"
-            rows.append(AccessCheck(P_URL, False, err.reason, fix))
-            return None
-
-    def _probe_head(self, key: str) -> str:
-        info = self.head(key)
-        return f"{info.size} bytes, {info.content_type or 'no content type'}"
-
-    def _probe_get(self, key: str) -> str:
-        read = self.read_range(key, 0, 1)
-        return f"read {len(read.data)} byte(s) of {read.info.size}"
 
     def _probe_sign(self, key: str) -> str:
         self.sign(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -11,10 +12,25 @@ from orchestration_pkg.core.models import ObjectInfo
 MIN_SIGN_TTL = 15 * 60
 MAX_SIGN_TTL = 24 * 60 * 60
 
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+
 
 def clamp_ttl(ttl_seconds: int) -> int:
     """Clamp a signed-URL lifetime to 15 minutes … 24 hours."""
     return max(MIN_SIGN_TTL, min(MAX_SIGN_TTL, int(ttl_seconds)))
+
+
+def strip_etag(etag: str | None) -> str | None:
+    """The ETag without its surrounding double quotes."""
+    return etag.strip('"') if etag else etag
+
+
+def total_size(content_range: str | None) -> int | None:
+    """Total object size from ``Content-Range: bytes a-b/TOTAL`` (None if unknown)."""
+    match = _CONTENT_RANGE.match(content_range or "")
+    if not match or match.group(3) == "*":
+        return None
+    return int(match.group(3))
 
 
 @dataclass(frozen=True)

@@ -67,14 +67,79 @@ def redact_url(url: str) -> str:
     return f"{scheme}{sep}{netloc}{slash}{path}"
 
 
-def _shown(url: str) -> str:
-    """Redacted and shortened URL for messages."""
+def shown_url(url: str) -> str:
+    """``url`` without query, fragment and user info, shortened: safe for messages."""
     text = redact_url(url)
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
 
-def _fail(url: str, reason: str, field: str = "url") -> UrlError:
-    return UrlError(f"{reason} ({_shown(url)})", field)
+def url_error(url: str, reason: str, field: str = "url") -> UrlError:
+    """``UrlError`` saying ``reason`` about ``url`` (shown redacted and shortened)."""
+    return UrlError(f"{reason} ({shown_url(url)})", field)
+
+
+def check_url_string(url: object) -> None:
+    """Reject what is not a non-empty string without surrounding white space."""
+    if not isinstance(url, str):
+        raise UrlError(f"URL must be a string, not {type(url).__name__}")
+    if not url.strip():
+        raise UrlError("URL is empty")
+    if url != url.strip():
+        raise url_error(url, "URL has leading or trailing whitespace")
+
+
+def check_url_characters(url: str) -> None:
+    """Reject characters that must be percent-encoded before the query string of a URL."""
+    for char in re.split(r"[?#]", url, maxsplit=1)[0]:
+        if char == " ":
+            raise url_error(url, "URL is not percent-encoded: encode spaces as %20", "key")
+        if ord(char) < 0x20 or ord(char) == 0x7F:
+            raise url_error(url, "URL contains a control character: percent-encode it", "key")
+        if ord(char) > 0x7E:
+            raise url_error(
+                url,
+                "URL is not percent-encoded: encode non-ASCII characters as UTF-8 "
+                "(e.g. é as %C3%A9)",
+                "key",
+            )
+
+
+def decode_url_key(url: str, raw_key: str, *, noun: str = "key") -> str:
+    """Percent-decode the key part of an http(s) URL path (UTF-8, strict).
+
+    ``noun`` names the key in messages (``"blob name"`` for Azure). Length rules are the
+    provider's: see :func:`check_key_size`.
+    """
+    if "+" in raw_key:
+        raise url_error(url, "'+' is ambiguous: encode a space as %20 and a plus as %2B", "key")
+    if _BAD_ESCAPE.search(raw_key):
+        raise url_error(
+            url, f"bad percent-escape in {noun}: '%' must be followed by two hex digits", "key"
+        )
+    try:
+        return unquote_to_bytes(raw_key).decode("utf-8")
+    except UnicodeDecodeError:
+        raise url_error(url, f"percent-escapes in {noun} do not decode to UTF-8", "key") from None
+
+
+def check_key_size(url: str, key: str, *, provider: str, max_bytes: int) -> None:
+    """Reject an empty object key or one longer than ``max_bytes`` UTF-8 bytes."""
+    if not key:
+        raise url_error(url, "no object key in URL", "key")
+    size = len(key.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise url_error(
+            url, f"object key is {size} bytes long; {provider} allows {max_bytes}", "key"
+        )
+
+
+def url_port(parts: SplitResult) -> int | None:
+    """The URL's port, the scheme's default when none is written, ``None`` if malformed."""
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return port if port is not None else _DEFAULT_PORTS.get(parts.scheme.lower())
 
 
 def validate_bucket_name(name: str) -> None:
@@ -110,15 +175,10 @@ def parse_s3_url(url: str, *, endpoint_url: str | None = None) -> S3Location:
     ``endpoint_url`` (e.g. ``http://127.0.0.1:9000``) additionally accepts URLs on that
     S3-compatible server (style ``"endpoint"``).
     """
-    if not isinstance(url, str):
-        raise UrlError(f"URL must be a string, not {type(url).__name__}")
-    if not url.strip():
-        raise UrlError("URL is empty")
-    if url != url.strip():
-        raise _fail(url, "URL has leading or trailing whitespace")
+    check_url_string(url)
     scheme, sep, _ = url.partition("://")
     if not sep or not scheme:
-        raise _fail(
+        raise url_error(
             url, "not a URL: expected s3://bucket/key or https://bucket.s3.REGION.amazonaws.com/key"
         )
     scheme = scheme.lower()
@@ -126,7 +186,9 @@ def parse_s3_url(url: str, *, endpoint_url: str | None = None) -> S3Location:
         return _parse_s3_scheme(url)
     if scheme in ("http", "https"):
         return _parse_http(url, endpoint_url)
-    raise _fail(url, f"unsupported scheme {scheme[:20]!r}: use s3://bucket/key or an https S3 URL")
+    raise url_error(
+        url, f"unsupported scheme {scheme[:20]!r}: use s3://bucket/key or an https S3 URL"
+    )
 
 
 def _parse_s3_scheme(url: str) -> S3Location:
@@ -134,30 +196,30 @@ def _parse_s3_scheme(url: str) -> S3Location:
     rest = url.partition("://")[2]
     bucket, _, key = rest.partition("/")
     if not bucket:
-        raise _fail(url, "no bucket in s3:// URL", "bucket")
+        raise url_error(url, "no bucket in s3:// URL", "bucket")
     validate_bucket_name(bucket)
     _check_key(url, key)
     return S3Location(bucket=bucket, key=key, region=None, style="s3")
 
 
 def _parse_http(url: str, endpoint_url: str | None) -> S3Location:
-    _check_raw_characters(url)
+    check_url_characters(url)
     try:
         parts = urlsplit(url)
     except ValueError:
-        raise _fail(url, "malformed URL") from None
+        raise url_error(url, "malformed URL") from None
     if "@" in parts.netloc:
-        raise _fail(url, "user name or password in the URL is not allowed")
+        raise url_error(url, "user name or password in the URL is not allowed")
     host = parts.hostname or ""
     if not host:
-        raise _fail(url, "no host in URL")
+        raise url_error(url, "no host in URL")
     endpoint = _endpoint_location(url, parts, endpoint_url)
     if endpoint is not None:
         return endpoint
     match = _AWS_HOST.match(host)
     if match is None:
         shown_host = parts.netloc.rsplit("@", 1)[-1]
-        raise _fail(
+        raise url_error(
             url,
             f"host {shown_host} is not an S3 endpoint; use s3://bucket/key or the integration's "
             "endpoint_url",
@@ -184,7 +246,7 @@ def _endpoint_location(url: str, parts: SplitResult, endpoint_url: str | None) -
     end_host = (end.hostname or "").lower()
     if not end_host or parts.scheme.lower() != end.scheme.lower():
         return None
-    if _port(parts) != _port(end):
+    if url_port(parts) != url_port(end):
         return None
     host = (parts.hostname or "").lower()
     base = end.path.rstrip("/")
@@ -196,14 +258,6 @@ def _endpoint_location(url: str, parts: SplitResult, endpoint_url: str | None) -
     if _is_dns_name(end_host) and host.endswith("." + end_host):
         return _virtual(url, path, host[: -len(end_host) - 1], None, "endpoint")
     return None
-
-
-def _port(parts: SplitResult) -> int | None:
-    try:
-        port = parts.port
-    except ValueError:
-        return None
-    return port if port is not None else _DEFAULT_PORTS.get(parts.scheme.lower())
 
 
 def _is_dns_name(host: str) -> bool:
@@ -223,48 +277,20 @@ def _virtual(url: str, path: str, bucket: str, region: str | None, style: str) -
 def _path_style(url: str, path: str, region: str | None, style: str) -> S3Location:
     bucket, _, raw_key = path[1:].partition("/") if path.startswith("/") else ("", "", "")
     if not bucket:
-        raise _fail(url, "no bucket in URL path (expected /bucket/key)", "bucket")
+        raise url_error(url, "no bucket in URL path (expected /bucket/key)", "bucket")
     validate_bucket_name(bucket)
     key = _decode_key(url, raw_key)
     return S3Location(bucket=bucket, key=key, region=region, style=style)
 
 
-def _check_raw_characters(url: str) -> None:
-    """Reject characters that must be percent-encoded before the query string of a URL."""
-    for char in re.split(r"[?#]", url, maxsplit=1)[0]:
-        if char == " ":
-            raise _fail(url, "URL is not percent-encoded: encode spaces as %20", "key")
-        if ord(char) < 0x20 or ord(char) == 0x7F:
-            raise _fail(url, "URL contains a control character: percent-encode it", "key")
-        if ord(char) > 0x7E:
-            raise _fail(
-                url,
-                "URL is not percent-encoded: encode non-ASCII characters as UTF-8 "
-                "(e.g. é as %C3%A9)",
-                "key",
-            )
-
-
 def _decode_key(url: str, raw_key: str) -> str:
-    """Percent-decode the key part of an http(s) URL path (UTF-8, strict)."""
-    if "+" in raw_key:
-        raise _fail(url, "'+' is ambiguous: encode a space as %20 and a plus as %2B", "key")
-    if _BAD_ESCAPE.search(raw_key):
-        raise _fail(url, "bad percent-escape in key: '%' must be followed by two hex digits", "key")
-    try:
-        key = unquote_to_bytes(raw_key).decode("utf-8")
-    except UnicodeDecodeError:
-        raise _fail(url, "percent-escapes in key do not decode to UTF-8", "key") from None
+    key = decode_url_key(url, raw_key)
     _check_key(url, key)
     return key
 
 
 def _check_key(url: str, key: str) -> None:
-    if not key:
-        raise _fail(url, "no object key in URL", "key")
-    size = len(key.encode("utf-8", "surrogatepass"))
-    if size > MAX_KEY_BYTES:
-        raise _fail(url, f"object key is {size} bytes long; S3 allows {MAX_KEY_BYTES}", "key")
+    check_key_size(url, key, provider="S3", max_bytes=MAX_KEY_BYTES)
 
 
 def encode_key_for_url(key: str) -> str:

@@ -30,6 +30,7 @@ from orchestration_pkg.core.config import (
     AzureIntegrationConfig,
     AzureSasAuth,
     AzureServicePrincipalAuth,
+    describe_validation_error,
 )
 from orchestration_pkg.core.errors import ConfigError
 
@@ -92,7 +93,9 @@ class AzureIntegrationResource(AzureBlobStorageResource):
                 max_pool_connections=self.max_pool_connections,
             )
         except ValidationError as exc:
-            raise ConfigError(f"integration '{self.integration_name}': {_describe(exc)}") from None
+            raise ConfigError(
+                f"integration '{self.integration_name}': {describe_validation_error(exc)}"
+            ) from None
 
     def _auth(self) -> AzureAuth:
         kinds = [
@@ -212,11 +215,3 @@ def _auth_fields(auth: AzureAuth) -> dict[str, Any]:
         "client_secret": auth.client_secret.get_secret_value(),
         "authority_host": auth.authority_host,
     }
-
-
-def _describe(exc: ValidationError) -> str:
-    # Pydantic's str() echoes input values, which may be secrets: location + reason only.
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-        for err in exc.errors(include_input=False, include_url=False)
-    )

@@ -13,6 +13,7 @@ from orchestration_pkg.core.config import (
     GCSDefaultAuth,
     GCSIntegrationConfig,
     GCSServiceAccountAuth,
+    describe_validation_error,
 )
 from orchestration_pkg.core.errors import ConfigError
 from orchestration_pkg.core.gcs import GCSStorage, safe_endpoint
@@ -56,7 +57,9 @@ class GCSIntegrationResource(GCSResource):
                 cors_origins=list(self.cors_origins),
             )
         except ValidationError as exc:
-            raise ConfigError(f"integration '{self.integration_name}': {_describe(exc)}") from None
+            raise ConfigError(
+                f"integration '{self.integration_name}': {describe_validation_error(exc)}"
+            ) from None
 
     def _auth(self) -> GCSServiceAccountAuth | GCSDefaultAuth | GCSAnonymousAuth:
         method = self.auth_method or ("service_account" if self.key_file else "adc")
@@ -114,11 +117,3 @@ class GCSIntegrationResource(GCSResource):
             max_pool_connections=cfg.max_pool_connections,
             cors_origins=list(cfg.cors_origins),
         )
-
-
-def _describe(exc: ValidationError) -> str:
-    # Pydantic's str() echoes input values: location + reason only.
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-        for err in exc.errors(include_input=False, include_url=False)
-    )

@@ -13,6 +13,7 @@ from orchestration_pkg.core.config import (
     AssumeRoleAuth,
     DefaultAuth,
     S3IntegrationConfig,
+    describe_validation_error,
 )
 from orchestration_pkg.core.errors import ConfigError
 from orchestration_pkg.core.s3 import S3Storage
@@ -63,7 +64,9 @@ class S3IntegrationResource(S3Resource):
                 max_pool_connections=self.max_pool_connections,
             )
         except ValidationError as exc:
-            raise ConfigError(f"integration '{self.integration_name}': {_describe(exc)}") from None
+            raise ConfigError(
+                f"integration '{self.integration_name}': {describe_validation_error(exc)}"
+            ) from None
 
     def _auth(self) -> AccessKeyAuth | AssumeRoleAuth | DefaultAuth:
         keys = (self.aws_access_key_id, self.aws_secret_access_key)
@@ -169,11 +172,3 @@ def _auth_fields(auth: AccessKeyAuth | AssumeRoleAuth | DefaultAuth) -> dict[str
             "aws_secret_access_key": _secret(auth.secret_access_key),
         }
     return {"profile_name": auth.profile}
-
-
-def _describe(exc: ValidationError) -> str:
-    # Pydantic's str() echoes input values, which may be secrets: location + reason only.
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-        for err in exc.errors(include_input=False, include_url=False)
-    )
