@@ -240,3 +240,19 @@ def test_corrupt_and_empty_objects_are_unit_errors(tmp_path, s3_bucket, s3_confi
     assert "zero-byte" in reasons[0]
     assert "content is text" in reasons[1] and "not the image" in reasons[1]
     assert "not a recognised image" in reasons[2]
+
+
+def test_an_unexpected_crash_marks_the_job_failed(tmp_path, bucket, storage, catalog):
+    class Boom(Exception):
+        pass
+
+    def explode(*_args, **_kwargs):
+        raise Boom
+
+    engine = RegistrationEngine(catalog, storage)
+    engine._process = explode  # type: ignore[method-assign]
+    with pytest.raises(Boom):
+        engine.register(read_manifest(_manifest(tmp_path, bucket)), "photos")
+    (job,) = catalog.list_jobs("photos")
+    assert job.status is JobStatus.FAILED and job.error == "aborted: Boom"
+    assert catalog.count_files("photos") == 0

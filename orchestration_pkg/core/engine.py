@@ -164,6 +164,11 @@ class RegistrationEngine:
         except OrchestrationError as exc:  # the manifest itself broke (syntax error mid-file)
             tally.aborted = True
             result.error = str(exc)
+        except BaseException as exc:  # a bug or an interrupt: never leave the job PENDING
+            result.status, result.error = JobStatus.FAILED, f"aborted: {type(exc).__name__}"
+            result.finished_at = datetime.now(timezone.utc)
+            self.catalog.finish_job(result)
+            raise
         if tally.aborted:
             result.status = JobStatus.FAILED
             result.registered = result.created = result.updated = result.unchanged = 0
