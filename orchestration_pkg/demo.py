@@ -158,8 +158,11 @@ def main(argv: list[str] | None = None) -> None:
     _cli("--config", config, "presign", "demo", objects[0][0], "--ttl", "900")
     print("\nRe-running the same manifest registered nothing twice (see 'unchanged' above).")
     print("To explore in Dagster, keep the S3 server running and start the UI:")
-    print("  python -m orchestration_pkg.demo --serve --port 9090   # terminal 1")
-    print(f"  ORCHESTRATION_PKG_CONFIG={config} dagster dev -w workspace.yaml   # terminal 2")
+    print("  .venv/bin/python -m orchestration_pkg.demo --serve --port 9090   # terminal 1")
+    print(
+        f"  ORCHESTRATION_PKG_CONFIG={config} .venv/bin/dagster dev -w workspace.yaml"
+        "   # terminal 2 (or: make dev)"
+    )
     if args.serve:
         print("serving; Ctrl-C to stop")
         try:
