@@ -298,7 +298,7 @@ def s3_provider(endpoint: str) -> Provider:
     from botocore.config import Config
 
     from orchestration_pkg.core.config import AccessKeyAuth, S3IntegrationConfig
-    from orchestration_pkg.core.s3 import S3Storage
+    from orchestration_pkg.core.providers.s3.storage import S3Storage
 
     auth = AccessKeyAuth(method="access_key", access_key_id=AWS_KEY, secret_access_key=AWS_KEY)
     config = S3IntegrationConfig(

@@ -16,7 +16,7 @@ from orchestration_pkg.core.config import (
     describe_validation_error,
 )
 from orchestration_pkg.core.errors import ConfigError
-from orchestration_pkg.core.s3 import S3Storage
+from orchestration_pkg.core.providers.s3.storage import S3Storage
 
 SECRET_FIELDS = frozenset(
     {"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "external_id"}
