@@ -12,7 +12,8 @@ from orchestration_pkg.core.models import ObjectInfo
 MIN_SIGN_TTL = 15 * 60
 MAX_SIGN_TTL = 24 * 60 * 60
 
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+# ``bytes FIRST-LAST/TOTAL``, ``bytes */TOTAL`` (416 answers); some emulators send odd ranges.
+_CONTENT_RANGE = re.compile(r"^bytes\s+\S+/(\d+|\*)\s*$")
 
 
 def clamp_ttl(ttl_seconds: int) -> int:
@@ -26,11 +27,14 @@ def strip_etag(etag: str | None) -> str | None:
 
 
 def total_size(content_range: str | None) -> int | None:
-    """Total object size from ``Content-Range: bytes a-b/TOTAL`` (None if unknown)."""
+    """Total object size from ``Content-Range: bytes a-b/TOTAL`` or ``bytes */TOTAL``.
+
+    ``None`` when the header is missing, malformed or the total is unknown (``*``).
+    """
     match = _CONTENT_RANGE.match(content_range or "")
-    if not match or match.group(3) == "*":
+    if not match or match.group(1) == "*":
         return None
-    return int(match.group(3))
+    return int(match.group(1))
 
 
 @dataclass(frozen=True)

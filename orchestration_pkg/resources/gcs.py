@@ -16,7 +16,8 @@ from orchestration_pkg.core.config import (
     describe_validation_error,
 )
 from orchestration_pkg.core.errors import ConfigError
-from orchestration_pkg.core.gcs import GCSStorage, safe_endpoint
+from orchestration_pkg.core.providers.gcs.storage import GCSStorage
+from orchestration_pkg.core.urls import safe_endpoint
 
 AUTH_METHODS = ("service_account", "adc", "anonymous")
 

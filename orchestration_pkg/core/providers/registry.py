@@ -65,7 +65,7 @@ PROVIDERS: dict[str, Provider] = {
         Provider(
             "gcs",
             config=f"{_PKG}.gcs.config:GCSIntegrationConfig",
-            storage="orchestration_pkg.core.gcs:GCSStorage",
+            storage=f"{_PKG}.gcs.storage:GCSStorage",
             resource="orchestration_pkg.resources.gcs:GCSIntegrationResource",
         ),
         Provider(
