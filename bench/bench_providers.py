@@ -448,8 +448,8 @@ def azure_provider(account_url: str) -> Provider:
     )
     from requests.adapters import HTTPAdapter
 
-    from orchestration_pkg.core.azure import AzureStorage
     from orchestration_pkg.core.config import AzureAccountKeyAuth, AzureIntegrationConfig
+    from orchestration_pkg.core.providers.azure.storage import AzureStorage
 
     config = AzureIntegrationConfig(
         provider="azure",

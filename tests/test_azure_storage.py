@@ -24,15 +24,6 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import ClientSecretCredential
 from azure.storage.blob import CorsRule, UserDelegationKey
 
-from orchestration_pkg.core import azure as azmod
-from orchestration_pkg.core.azure import (
-    AzureStorage,
-    account_name_of,
-    parse_azure_url,
-    parse_sas,
-    redact_url,
-    to_storage_error,
-)
 from orchestration_pkg.core.config import (
     AzureAccountKeyAuth,
     AzureConnectionStringAuth,
@@ -41,7 +32,13 @@ from orchestration_pkg.core.config import (
     AzureServicePrincipalAuth,
 )
 from orchestration_pkg.core.errors import ConfigError, StorageError, UrlError
+from orchestration_pkg.core.providers.azure import storage as azmod
+from orchestration_pkg.core.providers.azure.errors import to_storage_error
+from orchestration_pkg.core.providers.azure.sas import parse_sas
+from orchestration_pkg.core.providers.azure.storage import AzureStorage
+from orchestration_pkg.core.providers.azure.urls import account_name_of, parse_azure_url
 from orchestration_pkg.core.storage import Storage
+from orchestration_pkg.core.urls import redact_url
 from orchestration_pkg.resources.azure import AzureIntegrationResource
 from tests.fixtures.azurite import ACCOUNT_KEY
 

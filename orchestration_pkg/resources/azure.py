@@ -23,7 +23,6 @@ from dagster_azure.blob import (
 )
 from pydantic import Field, PrivateAttr, ValidationError
 
-from orchestration_pkg.core.azure import AzureStorage, normalize_account_url
 from orchestration_pkg.core.config import (
     AzureAccountKeyAuth,
     AzureConnectionStringAuth,
@@ -33,6 +32,8 @@ from orchestration_pkg.core.config import (
     describe_validation_error,
 )
 from orchestration_pkg.core.errors import ConfigError
+from orchestration_pkg.core.providers.azure.storage import AzureStorage
+from orchestration_pkg.core.providers.azure.urls import normalize_account_url
 
 SECRET_FIELDS = frozenset({"connection_string", "client_secret"})
 MASK = "**********"

@@ -71,7 +71,7 @@ PROVIDERS: dict[str, Provider] = {
         Provider(
             "azure",
             config=f"{_PKG}.azure.config:AzureIntegrationConfig",
-            storage="orchestration_pkg.core.azure:AzureStorage",
+            storage=f"{_PKG}.azure.storage:AzureStorage",
             resource="orchestration_pkg.resources.azure:AzureIntegrationResource",
         ),
         Provider(
