@@ -77,7 +77,7 @@ PROVIDERS: dict[str, Provider] = {
         Provider(
             "direct",
             config=f"{_PKG}.direct.config:DirectIntegrationConfig",
-            storage="orchestration_pkg.core.direct:DirectStorage",
+            storage=f"{_PKG}.direct.storage:DirectStorage",
         ),
     )
 }
