@@ -32,6 +32,7 @@ from orchestration_pkg.core.config import (
     AzureServicePrincipalAuth,
 )
 from orchestration_pkg.core.errors import ConfigError, StorageError, UrlError
+from orchestration_pkg.core.providers.azure import clients as azclients
 from orchestration_pkg.core.providers.azure import storage as azmod
 from orchestration_pkg.core.providers.azure.errors import to_storage_error
 from orchestration_pkg.core.providers.azure.sas import parse_sas
@@ -137,9 +138,9 @@ def test_is_a_storage_with_attributes(storage: AzureStorage, azure_container: An
 
 def test_client_options(storage: AzureStorage) -> None:
     config = storage.service._config
-    assert config.retry_policy.total_retries == azmod.RETRY_TOTAL == 5
+    assert config.retry_policy.total_retries == azclients.RETRY_TOTAL == 5
     assert config.logging_policy.enable_http_logger is False
-    assert config.max_single_get_size == config.max_chunk_get_size == azmod.DOWNLOAD_CHUNK
+    assert config.max_single_get_size == config.max_chunk_get_size == azclients.DOWNLOAD_CHUNK
 
 
 def test_account_names() -> None:
@@ -240,7 +241,7 @@ def test_read_range_missing(storage: AzureStorage) -> None:
 def test_open_stream_streams(
     azure_config_factory: Any, azure_container: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(azmod, "DOWNLOAD_CHUNK", 64 * 1024)
+    monkeypatch.setattr(azclients, "DOWNLOAD_CHUNK", 64 * 1024)
     monkeypatch.setattr(azmod, "STREAM_BUFFER", 16 * 1024)
     body = b"".join(f"line {i}\n".encode() for i in range(40_000))  # ~400 KiB
     azure_container.put("raw/manifest.csv", body)
@@ -699,7 +700,7 @@ def test_check_empty_prefix(azure_config_factory: Any) -> None:
 
 
 def test_unreachable_endpoint(azure_config_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(azmod, "RETRY_TOTAL", 0)
+    monkeypatch.setattr(azclients, "RETRY_TOTAL", 0)
     token = "se=2099-01-01&sp=rl&sv=2024-01-01&sig=TOPSECRETSIG"
     store = AzureStorage(
         azure_config_factory(
