@@ -42,6 +42,7 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 # Provider config models live in their provider packages; re-exported here.
 __all__ = [
+    "CONFIG_ENV",
     "AccessKeyAuth",
     "AnyIntegrationConfig",
     "AppConfig",
@@ -61,8 +62,10 @@ __all__ = [
     "ManifestWatch",
     "S3IntegrationConfig",
     "describe_validation_error",
+    "expand_env",
     "load_config",
     "parse_config",
+    "resolve_config_path",
 ]
 
 

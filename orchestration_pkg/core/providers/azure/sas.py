@@ -40,15 +40,13 @@ REGENERATE = "regenerate the SAS with Read and List"
 
 
 def utcnow() -> datetime:
+    """Now, in UTC."""
     return datetime.now(timezone.utc)
 
 
 def format_time(when: datetime) -> str:
     """``2026-01-02T03:04:05Z``."""
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
