@@ -77,3 +77,20 @@ def test_direct_cannot_list_or_sign():
     with pytest.raises(StorageError) as info:
         storage.sign("https://example.com/a")
     assert info.value.code == "Unsupported"
+
+
+def test_azure_connection_strings_are_read_by_the_sdk():
+    from orchestration_pkg.core.providers.azure.clients import connection_string_credentials
+
+    sas = "sv=2020-08-04&ss=b&sig=a%2Bb"
+    endpoint = "BlobEndpoint=https://acct.blob.core.windows.net"
+    assert connection_string_credentials(f"{endpoint};SharedAccessSignature={sas}") == (None, sas)
+    keyed = "AccountName=acct;AccountKey=a2V5;SharedAccessSignature=sv=1&sig=2"
+    assert connection_string_credentials(keyed) == (("acct", "a2V5"), None)
+    account, key = connection_string_credentials("UseDevelopmentStorage=true")[0] or ("", "")
+    assert account == "devstoreaccount1" and key  # Azurite's well-known key, from the SDK
+    assert connection_string_credentials("DefaultEndpointsProtocol=http;AccountName=a") == (
+        None,
+        None,
+    )
+    assert connection_string_credentials("not a connection string") == (None, None)
