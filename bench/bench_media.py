@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from orchestration_pkg.core.config import S3IntegrationConfig  # noqa: E402
 from orchestration_pkg.core.media.dispatch import probe_object  # noqa: E402
-from orchestration_pkg.core.s3 import S3Storage  # noqa: E402
+from orchestration_pkg.core.providers.s3.storage import S3Storage  # noqa: E402
 from tests.media import video_bytes  # noqa: E402
 
 BUCKET = "bench-media"

@@ -298,7 +298,7 @@ def s3_provider(endpoint: str) -> Provider:
     from botocore.config import Config
 
     from orchestration_pkg.core.config import AccessKeyAuth, S3IntegrationConfig
-    from orchestration_pkg.core.s3 import S3Storage
+    from orchestration_pkg.core.providers.s3.storage import S3Storage
 
     auth = AccessKeyAuth(method="access_key", access_key_id=AWS_KEY, secret_access_key=AWS_KEY)
     config = S3IntegrationConfig(
@@ -383,7 +383,7 @@ def gcs_provider(endpoint: str, tmp: Path) -> Provider:
         GCSIntegrationConfig,
         GCSServiceAccountAuth,
     )
-    from orchestration_pkg.core.gcs import GCSStorage, authorized_session
+    from orchestration_pkg.core.providers.gcs.storage import GCSStorage, authorized_session
 
     key_file = _service_account_file(tmp)
     common: dict[str, Any] = {
@@ -448,8 +448,8 @@ def azure_provider(account_url: str) -> Provider:
     )
     from requests.adapters import HTTPAdapter
 
-    from orchestration_pkg.core.azure import AzureStorage
     from orchestration_pkg.core.config import AzureAccountKeyAuth, AzureIntegrationConfig
+    from orchestration_pkg.core.providers.azure.storage import AzureStorage
 
     config = AzureIntegrationConfig(
         provider="azure",

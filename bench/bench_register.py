@@ -39,7 +39,7 @@ from orchestration_pkg.core.config import S3IntegrationConfig  # noqa: E402
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions  # noqa: E402
 from orchestration_pkg.core.manifest import read_manifest  # noqa: E402
 from orchestration_pkg.core.media.dispatch import probe_object  # noqa: E402
-from orchestration_pkg.core.s3 import S3Storage  # noqa: E402
+from orchestration_pkg.core.providers.s3.storage import S3Storage  # noqa: E402
 
 BUCKET = "bench-bucket"
 CONCURRENCY = 32

@@ -24,15 +24,6 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import ClientSecretCredential
 from azure.storage.blob import CorsRule, UserDelegationKey
 
-from orchestration_pkg.core import azure as azmod
-from orchestration_pkg.core.azure import (
-    AzureStorage,
-    account_name_of,
-    parse_azure_url,
-    parse_sas,
-    redact_url,
-    to_storage_error,
-)
 from orchestration_pkg.core.config import (
     AzureAccountKeyAuth,
     AzureConnectionStringAuth,
@@ -41,7 +32,14 @@ from orchestration_pkg.core.config import (
     AzureServicePrincipalAuth,
 )
 from orchestration_pkg.core.errors import ConfigError, StorageError, UrlError
+from orchestration_pkg.core.providers.azure import clients as azclients
+from orchestration_pkg.core.providers.azure import storage as azmod
+from orchestration_pkg.core.providers.azure.errors import to_storage_error
+from orchestration_pkg.core.providers.azure.sas import parse_sas
+from orchestration_pkg.core.providers.azure.storage import AzureStorage
+from orchestration_pkg.core.providers.azure.urls import account_name_of, parse_azure_url
 from orchestration_pkg.core.storage import Storage
+from orchestration_pkg.core.urls import redact_url
 from orchestration_pkg.resources.azure import AzureIntegrationResource
 from tests.fixtures.azurite import ACCOUNT_KEY
 
@@ -140,9 +138,9 @@ def test_is_a_storage_with_attributes(storage: AzureStorage, azure_container: An
 
 def test_client_options(storage: AzureStorage) -> None:
     config = storage.service._config
-    assert config.retry_policy.total_retries == azmod.RETRY_TOTAL == 5
+    assert config.retry_policy.total_retries == azclients.RETRY_TOTAL == 5
     assert config.logging_policy.enable_http_logger is False
-    assert config.max_single_get_size == config.max_chunk_get_size == azmod.DOWNLOAD_CHUNK
+    assert config.max_single_get_size == config.max_chunk_get_size == azclients.DOWNLOAD_CHUNK
 
 
 def test_account_names() -> None:
@@ -243,7 +241,7 @@ def test_read_range_missing(storage: AzureStorage) -> None:
 def test_open_stream_streams(
     azure_config_factory: Any, azure_container: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(azmod, "DOWNLOAD_CHUNK", 64 * 1024)
+    monkeypatch.setattr(azclients, "DOWNLOAD_CHUNK", 64 * 1024)
     monkeypatch.setattr(azmod, "STREAM_BUFFER", 16 * 1024)
     body = b"".join(f"line {i}\n".encode() for i in range(40_000))  # ~400 KiB
     azure_container.put("raw/manifest.csv", body)
@@ -702,7 +700,7 @@ def test_check_empty_prefix(azure_config_factory: Any) -> None:
 
 
 def test_unreachable_endpoint(azure_config_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(azmod, "RETRY_TOTAL", 0)
+    monkeypatch.setattr(azclients, "RETRY_TOTAL", 0)
     token = "se=2099-01-01&sp=rl&sv=2024-01-01&sig=TOPSECRETSIG"
     store = AzureStorage(
         azure_config_factory(

@@ -215,3 +215,29 @@ def test_provider_shapes_from_the_issue(monkeypatch):
                 ]
             }
         )
+
+
+def test_unknown_provider_is_one_clear_line():
+    doc = {"integrations": [{"name": "a", "provider": "s4", "bucket": "b"}]}
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc)
+    assert str(info.value) == (
+        "config: integrations.0.provider: unknown provider 's4' (allowed: s3, gcs, azure, direct)"
+    )
+
+
+def test_registry_drives_the_config_union_without_sdks():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from orchestration_pkg.core.config import parse_config\n"
+        "from orchestration_pkg.core.providers.registry import PROVIDERS\n"
+        "assert list(PROVIDERS) == ['s3', 'gcs', 'azure', 'direct']\n"
+        "parse_config({'integrations': [{'name': 'a', 'bucket': 'b'}]})\n"
+        "loaded = [m for m in ('boto3', 'botocore', 'google.cloud.storage', "
+        "'azure.storage.blob') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

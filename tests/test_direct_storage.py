@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from orchestration_pkg.core.config import DirectIntegrationConfig
-from orchestration_pkg.core.direct import DirectStorage, presigned_expiry
 from orchestration_pkg.core.errors import StorageError, UrlError
 from orchestration_pkg.core.netguard import GuardedHttpClient, NetworkPolicy
+from orchestration_pkg.core.providers.direct.storage import DirectStorage
+from orchestration_pkg.core.providers.direct.urls import presigned_expiry
 from orchestration_pkg.core.storage import Storage
 
 SIG = "abc%2fdef+gh%2B%3D"

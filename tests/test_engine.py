@@ -12,7 +12,7 @@ from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOption
 from orchestration_pkg.core.errors import StorageError
 from orchestration_pkg.core.manifest import read_manifest
 from orchestration_pkg.core.models import JobStatus
-from orchestration_pkg.core.s3 import S3Storage
+from orchestration_pkg.core.providers.s3.storage import S3Storage
 from orchestration_pkg.core.urls import encode_key_for_url
 from tests.media import image_bytes
 

@@ -9,12 +9,12 @@ from urllib.parse import quote
 
 import pytest
 
-from orchestration_pkg.core.azure import AzureStorage
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.config import AzureSasAuth
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions
 from orchestration_pkg.core.manifest import read_manifest
 from orchestration_pkg.core.models import JobStatus
+from orchestration_pkg.core.providers.azure.storage import AzureStorage
 from tests.media import image_bytes
 
 BLOBS = {"scans/a b.png": (20, 10), "scans/é/ü.jpg": (7, 9)}

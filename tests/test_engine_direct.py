@@ -9,10 +9,10 @@ import pytest
 
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.config import DirectIntegrationConfig
-from orchestration_pkg.core.direct import DirectStorage
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions
 from orchestration_pkg.core.manifest import read_manifest
 from orchestration_pkg.core.models import JobStatus
+from orchestration_pkg.core.providers.direct.storage import DirectStorage
 from tests.media import image_bytes
 
 SIG = "deadbeefSIGNATURE0123"

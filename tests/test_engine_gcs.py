@@ -7,9 +7,9 @@ from urllib.parse import quote
 
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions
-from orchestration_pkg.core.gcs import GCSStorage
 from orchestration_pkg.core.manifest import read_manifest
 from orchestration_pkg.core.models import JobStatus
+from orchestration_pkg.core.providers.gcs.storage import GCSStorage
 from tests.media import image_bytes
 
 

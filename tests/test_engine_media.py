@@ -11,7 +11,7 @@ from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOption
 from orchestration_pkg.core.manifest import read_manifest
 from orchestration_pkg.core.models import JobStatus
 from orchestration_pkg.core.policy import Quotas, Requirements
-from orchestration_pkg.core.s3 import S3Storage
+from orchestration_pkg.core.providers.s3.storage import S3Storage
 from tests.media import image_bytes, video_bytes
 
 

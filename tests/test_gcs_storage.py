@@ -22,7 +22,6 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud.storage.exceptions import DataCorruption
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from orchestration_pkg.core import gcs as gcsmod
 from orchestration_pkg.core.config import (
     GCSAnonymousAuth,
     GCSDefaultAuth,
@@ -30,7 +29,10 @@ from orchestration_pkg.core.config import (
     GCSServiceAccountAuth,
 )
 from orchestration_pkg.core.errors import ConfigError, StorageError, UrlError
-from orchestration_pkg.core.gcs import GCSStorage, parse_gcs_url, to_storage_error
+from orchestration_pkg.core.providers.gcs import storage as gcsmod
+from orchestration_pkg.core.providers.gcs.errors import to_storage_error
+from orchestration_pkg.core.providers.gcs.storage import GCSStorage
+from orchestration_pkg.core.providers.gcs.urls import parse_gcs_url
 from orchestration_pkg.core.storage import Storage
 from orchestration_pkg.resources.gcs import GCSIntegrationResource
 

@@ -29,7 +29,7 @@ from orchestration_pkg.core.media.models import ImageMetadata, RasterMetadata
 from orchestration_pkg.core.media.rangefile import RangeFile
 from orchestration_pkg.core.media.raster import crs_epsg, dtype, probe_raster
 from orchestration_pkg.core.media.sniff import mime_for, sniff
-from orchestration_pkg.core.s3 import S3Storage
+from orchestration_pkg.core.providers.s3.storage import S3Storage
 from tests.media import image_bytes
 
 KIB = 1024

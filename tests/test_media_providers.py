@@ -7,11 +7,11 @@ import io
 import pytest
 from pypdf import PdfWriter
 
-from orchestration_pkg.core.azure import AzureStorage
 from orchestration_pkg.core.config import DirectIntegrationConfig
-from orchestration_pkg.core.direct import DirectStorage
-from orchestration_pkg.core.gcs import GCSStorage
 from orchestration_pkg.core.media.dispatch import probe_object
+from orchestration_pkg.core.providers.azure.storage import AzureStorage
+from orchestration_pkg.core.providers.direct.storage import DirectStorage
+from orchestration_pkg.core.providers.gcs.storage import GCSStorage
 from tests.media import image_bytes, video_bytes
 
 

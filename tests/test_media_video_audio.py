@@ -24,7 +24,7 @@ from orchestration_pkg.core.media.mp4boxes import walk_boxes
 from orchestration_pkg.core.media.rangefile import RangeFile
 from orchestration_pkg.core.media.video import probe_video
 from orchestration_pkg.core.models import ObjectInfo
-from orchestration_pkg.core.s3 import S3Storage
+from orchestration_pkg.core.providers.s3.storage import S3Storage
 from orchestration_pkg.core.storage import RangeRead
 
 MiB = 1024 * 1024

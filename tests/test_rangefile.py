@@ -11,7 +11,7 @@ from PIL import Image
 from orchestration_pkg.core.errors import StorageError
 from orchestration_pkg.core.media.rangefile import RangeFile
 from orchestration_pkg.core.models import ObjectInfo
-from orchestration_pkg.core.s3 import S3Storage
+from orchestration_pkg.core.providers.s3.storage import S3Storage
 from orchestration_pkg.core.storage import RangeRead
 
 

@@ -15,10 +15,11 @@ import pytest
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from orchestration_pkg.core import s3 as s3mod
 from orchestration_pkg.core.config import AccessKeyAuth, AssumeRoleAuth, S3IntegrationConfig
 from orchestration_pkg.core.errors import StorageError, UrlError
-from orchestration_pkg.core.s3 import S3Storage, to_storage_error
+from orchestration_pkg.core.providers.s3 import storage as s3mod
+from orchestration_pkg.core.providers.s3.errors import to_storage_error
+from orchestration_pkg.core.providers.s3.storage import S3Storage
 from orchestration_pkg.core.storage import Storage
 from orchestration_pkg.resources import S3IntegrationResource
 from tests.fixtures.moto_server import moto_client

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from orchestration_pkg.core.errors import UrlError
-from orchestration_pkg.core.urls import (
+from orchestration_pkg.core.providers.s3.urls import (
     S3Location,
-    encode_key_for_url,
     parse_s3_url,
-    redact_url,
     s3_https_url,
     validate_bucket_name,
 )
+from orchestration_pkg.core.urls import encode_key_for_url, redact_url
 
 MINIO = "http://127.0.0.1:9000"
 

@@ -5,202 +5,68 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Union
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    SecretStr,
-    Tag,
-    ValidationError,
-    model_validator,
-)
+from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
 
 from orchestration_pkg.core.errors import ConfigError, NotFoundError
 from orchestration_pkg.core.policy import FolderPolicy, Quotas, Requirements
+from orchestration_pkg.core.providers.azure.config import (
+    AzureAccountKeyAuth,
+    AzureConnectionStringAuth,
+    AzureIntegrationConfig,
+    AzureSasAuth,
+    AzureServicePrincipalAuth,
+)
+from orchestration_pkg.core.providers.base import ManifestWatch, StrictModel
+from orchestration_pkg.core.providers.direct.config import DirectIntegrationConfig
+from orchestration_pkg.core.providers.gcs.config import (
+    GCSAnonymousAuth,
+    GCSDefaultAuth,
+    GCSIntegrationConfig,
+    GCSServiceAccountAuth,
+)
+from orchestration_pkg.core.providers.registry import PROVIDERS
+from orchestration_pkg.core.providers.s3.config import (
+    AccessKeyAuth,
+    AssumeRoleAuth,
+    DefaultAuth,
+    S3IntegrationConfig,
+)
 
 CONFIG_ENV = "ORCHESTRATION_PKG_CONFIG"
 DEFAULT_CONFIG_NAMES = ("orchestration_pkg.yaml", "orchestration_pkg.yml")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AccessKeyAuth(_Strict):
-    method: Literal["access_key"]
-    access_key_id: SecretStr
-    secret_access_key: SecretStr
-    session_token: SecretStr | None = None
-
-
-class DefaultAuth(_Strict):
-    """boto3's default credential chain (env, shared files, instance/container roles)."""
-
-    method: Literal["default"]
-    profile: str | None = None
-
-
-class AssumeRoleAuth(_Strict):
-    """STS AssumeRole with a mandatory ExternalId; base credentials are keys or the chain."""
-
-    method: Literal["assume_role"]
-    role_arn: str = Field(
-        pattern=r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
-    )
-    external_id: SecretStr = Field(
-        description="sts:ExternalId; required to defeat confused deputies"
-    )
-    session_name: str = Field(default="orchestration-pkg", pattern=r"^[A-Za-z0-9_+=,.@-]{2,64}$")
-    duration_seconds: int = Field(default=3600, ge=900, le=43200)
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
-    sts_endpoint_url: str | None = None
-
-    @model_validator(mode="after")
-    def _external_id_not_blank(self) -> AssumeRoleAuth:
-        if not self.external_id.get_secret_value().strip():
-            raise ValueError("external_id must not be empty")
-        if (self.access_key_id is None) != (self.secret_access_key is None):
-            raise ValueError("give both access_key_id and secret_access_key, or neither")
-        return self
-
-
-S3Auth = Annotated[AccessKeyAuth | AssumeRoleAuth | DefaultAuth, Field(discriminator="method")]
-
-
-class ManifestWatch(_Strict):
-    """Where the manifest sensor looks for new manifests, and what it registers them into."""
-
-    prefix: str = "manifests/"
-    folder: str | None = Field(default=None, description="target folder; default: file stem")
-    ignore_errors: bool = True
-    max_keys_per_tick: int = Field(default=5000, ge=1)
-
-
-class _IntegrationBase(_Strict):
-    """Fields every integration has."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-    default: bool = False
-    manifests: ManifestWatch | None = None
-    max_pool_connections: int = Field(default=32, ge=1, le=512)
-    cors_origins: list[str] = Field(
-        default_factory=list, description="web origins for the generated CORS rules"
-    )
-    requirements: Requirements | None = None
-    quotas: Quotas | None = None
-
-
-class S3IntegrationConfig(_IntegrationBase):
-    provider: Literal["s3"] = "s3"
-    bucket: str
-    prefix: str = ""
-    region: str | None = None
-    endpoint_url: str | None = None
-    auth: S3Auth = Field(default_factory=lambda: DefaultAuth(method="default"))
-
-
-class GCSServiceAccountAuth(_Strict):
-    """A service-account JSON key file (needed for V4 signing without IAM signBlob)."""
-
-    method: Literal["service_account"]
-    key_file: str
-
-
-class GCSDefaultAuth(_Strict):
-    """Application default credentials."""
-
-    method: Literal["adc"]
-
-
-class GCSAnonymousAuth(_Strict):
-    """No credentials (public buckets, emulators)."""
-
-    method: Literal["anonymous"]
-
-
-GCSAuth = Annotated[
-    GCSServiceAccountAuth | GCSDefaultAuth | GCSAnonymousAuth, Field(discriminator="method")
+# Provider config models live in their provider packages; re-exported here.
+__all__ = [
+    "CONFIG_ENV",
+    "AccessKeyAuth",
+    "AnyIntegrationConfig",
+    "AppConfig",
+    "AssumeRoleAuth",
+    "AzureAccountKeyAuth",
+    "AzureConnectionStringAuth",
+    "AzureIntegrationConfig",
+    "AzureSasAuth",
+    "AzureServicePrincipalAuth",
+    "DefaultAuth",
+    "DirectIntegrationConfig",
+    "GCSAnonymousAuth",
+    "GCSDefaultAuth",
+    "GCSIntegrationConfig",
+    "GCSServiceAccountAuth",
+    "IntegrationConfig",
+    "ManifestWatch",
+    "S3IntegrationConfig",
+    "describe_validation_error",
+    "expand_env",
+    "load_config",
+    "parse_config",
+    "resolve_config_path",
 ]
-
-
-class GCSIntegrationConfig(_IntegrationBase):
-    provider: Literal["gcs"]
-    bucket: str
-    prefix: str = ""
-    project: str | None = None
-    endpoint_url: str | None = Field(default=None, description="emulator / private endpoint")
-    auth: GCSAuth = Field(default_factory=lambda: GCSDefaultAuth(method="adc"))
-
-
-class AzureSasAuth(_Strict):
-    """Account or container SAS token (needs Read + List)."""
-
-    method: Literal["sas"]
-    sas_token: SecretStr
-
-
-class AzureServicePrincipalAuth(_Strict):
-    """Entra ID app (client secret); URLs are signed with a user delegation key."""
-
-    method: Literal["service_principal"]
-    tenant_id: str
-    client_id: str
-    client_secret: SecretStr
-    authority_host: str | None = None
-
-
-class AzureConnectionStringAuth(_Strict):
-    method: Literal["connection_string"]
-    connection_string: SecretStr
-
-
-class AzureAccountKeyAuth(_Strict):
-    method: Literal["account_key"]
-    account_key: SecretStr
-
-
-AzureAuth = Annotated[
-    AzureSasAuth | AzureServicePrincipalAuth | AzureConnectionStringAuth | AzureAccountKeyAuth,
-    Field(discriminator="method"),
-]
-
-
-class AzureIntegrationConfig(_IntegrationBase):
-    provider: Literal["azure"]
-    account_url: str = Field(description="https://ACCOUNT.blob.core.windows.net or emulator URL")
-    container: str
-    prefix: str = ""
-    auth: AzureAuth
-
-
-class DirectIntegrationConfig(_IntegrationBase):
-    """User-supplied pre-signed or unsigned URLs; we never sign.
-
-    ``strict_client_only``: never fetch anything; rows must carry their metadata.
-    ``allow_hosts``: host names or CIDRs that may be fetched even if they resolve to loopback,
-    private, link-local or multicast addresses (SSRF allow-list).
-    """
-
-    provider: Literal["direct"]
-    strict_client_only: bool = False
-    allow_hosts: list[str] = Field(default_factory=list)
-    url_prefixes: list[str] = Field(
-        default_factory=list, description="if set, object URLs must start with one of these"
-    )
-    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-    max_redirects: int = Field(default=3, ge=0, le=10)
-
-    @model_validator(mode="after")
-    def _cannot_watch(self) -> DirectIntegrationConfig:
-        if self.manifests is not None:
-            raise ValueError("direct access cannot list, so it cannot watch for manifests")
-        return self
 
 
 def _provider_of(value: Any) -> str:
@@ -209,19 +75,16 @@ def _provider_of(value: Any) -> str:
     return str(getattr(value, "provider", "s3"))
 
 
+# Both unions are built from the registry: a new provider needs no change here.
+_MODELS = tuple(p.config_model for p in PROVIDERS.values())
 IntegrationConfig = Annotated[
-    Annotated[S3IntegrationConfig, Tag("s3")]
-    | Annotated[GCSIntegrationConfig, Tag("gcs")]
-    | Annotated[AzureIntegrationConfig, Tag("azure")]
-    | Annotated[DirectIntegrationConfig, Tag("direct")],
+    Union[tuple(Annotated[p.config_model, Tag(p.name)] for p in PROVIDERS.values())],  # noqa: UP007
     Discriminator(_provider_of),
 ]
-AnyIntegrationConfig = (
-    S3IntegrationConfig | GCSIntegrationConfig | AzureIntegrationConfig | DirectIntegrationConfig
-)
+AnyIntegrationConfig = Union[_MODELS]  # noqa: UP007
 
 
-class AppConfig(_Strict):
+class AppConfig(StrictModel):
     catalog: str = "sqlite:///catalog.db"
     integrations: list[IntegrationConfig] = Field(default_factory=list)
     folders: dict[str, FolderPolicy] = Field(
@@ -292,6 +155,11 @@ def describe_validation_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_input=False, include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "union_tag_invalid" and err["loc"][:1] == ("integrations",):
+            tag = (err.get("ctx") or {}).get("tag", "")
+            allowed = ", ".join(PROVIDERS)
+            parts.append(f"{loc}.provider: unknown provider {tag!r} (allowed: {allowed})")
+            continue
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)
 

@@ -333,7 +333,7 @@ class RegistrationEngine:
 
     def _fetch(self, planned: _Planned, opts: RegistrationOptions) -> ProbeResult | str:
         """Probe one object with retries; a string is the unit error."""
-        if getattr(self.storage, "strict_client_only", False):
+        if self.storage.strict_client_only:
             missing = missing_strict_metadata(planned.kind, planned.item.given)
             if missing:
                 return (
@@ -380,10 +380,9 @@ class RegistrationEngine:
         content_type = (
             info.content_type or meta.get("mime_type") or mimetypes.guess_type(canonical)[0]
         )
-        record_key = getattr(self.storage, "record_key", None)
         return FileRecord(
             object_url=canonical,
-            key=record_key(planned.key) if record_key else planned.key,
+            key=self.storage.record_key(planned.key),
             integration=self.storage.name,
             size=info.size if info.size is not None else meta.get("file_size"),
             etag=info.etag,

@@ -472,6 +472,10 @@ class _RawTargetMixin:
     which breaks signatures computed over the exact bytes, and it logs and raises with the
     target it was given. It is given the path only; the full target (with the query) is
     swapped in here, at the last moment, from a thread-local set around ``urlopen``.
+
+    Relies on urllib3 2.x internals (``HTTPConnection.putrequest``'s signature, the pools'
+    ``ConnectionCls`` and ``PoolManager.pool_classes_by_scheme``): urllib3 is pinned to <3
+    in pyproject.toml for it.
     """
 
     def putrequest(
@@ -621,6 +625,7 @@ class GuardedHttpClient:
         )
         pool_kw = {"ca_certs": ca_certs} if ca_certs else {}
         self._pools = urllib3.PoolManager(num_pools=32, maxsize=pool_maxsize, **pool_kw)
+        # urllib3 2.x attribute (see _RawTargetMixin; urllib3 pinned to <3 in pyproject.toml).
         self._pools.pool_classes_by_scheme = {"http": _PinnedHTTPPool, "https": _PinnedHTTPSPool}
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
+from typing import cast
 from urllib.parse import urlsplit
 
 from orchestration_pkg.core.catalog import Catalog
@@ -16,6 +17,7 @@ from orchestration_pkg.core.engine import Progress, RegistrationEngine, Registra
 from orchestration_pkg.core.errors import ManifestError, UrlError
 from orchestration_pkg.core.manifest import Manifest, read_manifest
 from orchestration_pkg.core.models import JobResult
+from orchestration_pkg.core.providers.registry import provider
 from orchestration_pkg.core.storage import Storage
 from orchestration_pkg.core.urls import redact_url
 
@@ -24,24 +26,9 @@ SPOOL_CHUNK = 1 << 20
 
 def build_storage(config: AnyIntegrationConfig) -> Storage:
     """The storage implementation for one configured integration."""
-    # Imported lazily: each provider's SDK is only loaded when an integration uses it.
-    if config.provider == "s3":
-        from orchestration_pkg.core.s3 import S3Storage
-
-        return S3Storage(config)
-    if config.provider == "gcs":
-        from orchestration_pkg.core.gcs import GCSStorage
-
-        return GCSStorage(config)
-    if config.provider == "azure":
-        from orchestration_pkg.core.azure import AzureStorage
-
-        return AzureStorage(config)
-    if config.provider == "direct":
-        from orchestration_pkg.core.direct import DirectStorage
-
-        return DirectStorage(config)
-    raise ValueError(f"unsupported provider {config.provider!r}")  # pragma: no cover
+    # The registry imports the storage class lazily: a provider's SDK loads only when used.
+    storage_class = provider(config.provider).storage_class()
+    return cast(Storage, storage_class(config))
 
 
 def is_remote(source: str) -> bool:

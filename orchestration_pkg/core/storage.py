@@ -1,18 +1,19 @@
-"""The one protocol every integration implements: list, head, read_range, sign, check."""
+"""The one protocol every integration implements (:class:`Storage`) and its small types."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from orchestration_pkg.core.models import ObjectInfo
 
 MIN_SIGN_TTL = 15 * 60
 MAX_SIGN_TTL = 24 * 60 * 60
 
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+# ``bytes FIRST-LAST/TOTAL``, ``bytes */TOTAL`` (416 answers); some emulators send odd ranges.
+_CONTENT_RANGE = re.compile(r"^bytes\s+\S+/(\d+|\*)\s*$")
 
 
 def clamp_ttl(ttl_seconds: int) -> int:
@@ -26,11 +27,14 @@ def strip_etag(etag: str | None) -> str | None:
 
 
 def total_size(content_range: str | None) -> int | None:
-    """Total object size from ``Content-Range: bytes a-b/TOTAL`` (None if unknown)."""
+    """Total object size from ``Content-Range: bytes a-b/TOTAL`` or ``bytes */TOTAL``.
+
+    ``None`` when the header is missing, malformed or the total is unknown (``*``).
+    """
     match = _CONTENT_RANGE.match(content_range or "")
-    if not match or match.group(3) == "*":
+    if not match or match.group(1) == "*":
         return None
-    return int(match.group(3))
+    return int(match.group(1))
 
 
 @dataclass(frozen=True)
@@ -53,16 +57,28 @@ class AccessCheck:
 
 @runtime_checkable
 class Storage(Protocol):
-    """A configured integration (bucket + optional prefix) the engine can read from."""
+    """A configured integration (bucket + optional prefix, or direct URLs) the engine reads.
+
+    Every provider implements all of it: the engine, the manifest sensor, the CLI and the
+    Dagster assets call these and nothing else. What a provider cannot do (direct access
+    cannot list or sign) raises ``StorageError(code="Unsupported")``.
+    """
 
     name: str
+    """The integration's name (from the config)."""
     provider: str
+    """The registry name of the provider: ``s3``, ``gcs``, ``azure``, ``direct``..."""
+    strict_client_only: bool
+    """True when nothing may be fetched: every manifest row must carry its metadata."""
 
     def parse_url(self, url: str) -> str:
         """Return the object key of ``url``; raise ``UrlError`` if it is not ours."""
 
     def canonical_url(self, key: str) -> str:
         """The unsigned URL stored in the catalog for ``key`` (e.g. ``s3://bucket/key``)."""
+
+    def record_key(self, key: str) -> str:
+        """The catalog's key column for ``key`` (never a signed query string)."""
 
     def list(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
         """Yield objects under the integration prefix + ``prefix``, paginated, in key order."""
@@ -81,3 +97,9 @@ class Storage(Protocol):
 
     def check(self, url_or_key: str | None = None) -> list[AccessCheck]:
         """Probe list / head / ranged read / sign separately and diagnose each."""
+
+    def setup_guide(self, origins: list[str], max_age: int = 3600) -> dict[str, Any]:
+        """What the storage owner applies: access policy, CORS for ``origins``, notes.
+
+        Providers may accept extra keyword arguments (S3: ``principal_arn``).
+        """

@@ -8,7 +8,6 @@ Exactly one of the three kinds of credentials must be given.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,18 +20,18 @@ from dagster_azure.blob import (
     AzureBlobStorageResource,
     AzureBlobStorageSASTokenCredential,
 )
-from pydantic import Field, PrivateAttr, ValidationError
+from pydantic import Field
 
-from orchestration_pkg.core.azure import AzureStorage, normalize_account_url
-from orchestration_pkg.core.config import (
+from orchestration_pkg.core.errors import ConfigError
+from orchestration_pkg.core.providers.azure.config import (
     AzureAccountKeyAuth,
     AzureConnectionStringAuth,
     AzureIntegrationConfig,
     AzureSasAuth,
     AzureServicePrincipalAuth,
-    describe_validation_error,
 )
-from orchestration_pkg.core.errors import ConfigError
+from orchestration_pkg.core.providers.azure.urls import normalize_account_url
+from orchestration_pkg.resources.base import IntegrationResource
 
 SECRET_FIELDS = frozenset({"connection_string", "client_secret"})
 MASK = "**********"
@@ -42,7 +41,7 @@ AzureAuth = (
 )
 
 
-class AzureIntegrationResource(AzureBlobStorageResource):
+class AzureIntegrationResource(AzureBlobStorageResource, IntegrationResource):
     """One container + prefix the catalog reads in place; ``get_storage()`` does the work.
 
     Prefer ``dagster.EnvVar`` for the token, key, connection string and client secret: Dagster
@@ -70,8 +69,7 @@ class AzureIntegrationResource(AzureBlobStorageResource):
     authority_host: str | None = Field(default=None, description="Entra ID authority host.")
     max_pool_connections: int = Field(default=32, ge=1, le=512)
 
-    _storage: AzureStorage | None = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    provider_name = "azure"
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
@@ -80,22 +78,16 @@ class AzureIntegrationResource(AzureBlobStorageResource):
             else:
                 yield name, (MASK if name in SECRET_FIELDS and value else value)
 
-    def to_config(self) -> AzureIntegrationConfig:
-        """The core config this resource describes (``ConfigError`` when inconsistent)."""
-        try:
-            return AzureIntegrationConfig(
-                name=self.integration_name,
-                provider="azure",
-                account_url=self.account_url,
-                container=self.container,
-                prefix=self.prefix,
-                auth=self._auth(),
-                max_pool_connections=self.max_pool_connections,
-            )
-        except ValidationError as exc:
-            raise ConfigError(
-                f"integration '{self.integration_name}': {describe_validation_error(exc)}"
-            ) from None
+    def config_fields(self) -> dict[str, Any]:
+        return {
+            "name": self.integration_name,
+            "provider": "azure",
+            "account_url": self.account_url,
+            "container": self.container,
+            "prefix": self.prefix,
+            "auth": self._auth(),
+            "max_pool_connections": self.max_pool_connections,
+        }
 
     def _auth(self) -> AzureAuth:
         kinds = [
@@ -149,14 +141,6 @@ class AzureIntegrationResource(AzureBlobStorageResource):
             authority_host=self.authority_host,
         )
 
-    def get_storage(self) -> AzureStorage:
-        """The integration's ``AzureStorage`` (one per resource instance)."""
-        if self._storage is None:
-            with self._lock:
-                if self._storage is None:
-                    self._storage = AzureStorage(self.to_config())
-        return self._storage
-
     @contextmanager
     def get_client(self) -> Iterator[BlobServiceClient]:
         """The storage's cached ``BlobServiceClient`` (any auth kind), not a new one."""
@@ -180,8 +164,7 @@ class AzureIntegrationResource(AzureBlobStorageResource):
         return meta
 
     @classmethod
-    def from_config(cls, cfg: AzureIntegrationConfig) -> AzureIntegrationResource:
-        """A resource holding ``cfg`` (secret values are passed through, never printed)."""
+    def resource_fields(cls, cfg: AzureIntegrationConfig) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "integration_name": cfg.name,
             "account_url": cfg.account_url,
@@ -190,7 +173,7 @@ class AzureIntegrationResource(AzureBlobStorageResource):
             "max_pool_connections": cfg.max_pool_connections,
         }
         fields.update(_auth_fields(cfg.auth))
-        return cls(**fields)
+        return fields
 
 
 def _required(value: str | None, name: str) -> str:

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import threading
+from typing import Any
 
 from dagster_gcp import GCSResource
 from google.cloud import storage
-from pydantic import Field, PrivateAttr, ValidationError
+from pydantic import Field
 
-from orchestration_pkg.core.config import (
+from orchestration_pkg.core.errors import ConfigError
+from orchestration_pkg.core.providers.gcs.config import (
     GCSAnonymousAuth,
     GCSDefaultAuth,
     GCSIntegrationConfig,
     GCSServiceAccountAuth,
-    describe_validation_error,
 )
-from orchestration_pkg.core.errors import ConfigError
-from orchestration_pkg.core.gcs import GCSStorage, safe_endpoint
+from orchestration_pkg.core.urls import safe_endpoint
+from orchestration_pkg.resources.base import IntegrationResource
 
 AUTH_METHODS = ("service_account", "adc", "anonymous")
 
 
-class GCSIntegrationResource(GCSResource):
+class GCSIntegrationResource(GCSResource, IntegrationResource):
     """One bucket + prefix the catalog reads in place; ``get_storage()`` does the work.
 
     ``key_file`` is the path of a service-account JSON key (never its contents); without
@@ -39,27 +39,20 @@ class GCSIntegrationResource(GCSResource):
     max_pool_connections: int = Field(default=32, ge=1, le=512)
     cors_origins: list[str] = Field(default_factory=list, description="Origins for CORS rules.")
 
-    _storage: GCSStorage | None = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    provider_name = "gcs"
 
-    def to_config(self) -> GCSIntegrationConfig:
-        """The core config this resource describes (``ConfigError`` when inconsistent)."""
-        try:
-            return GCSIntegrationConfig(
-                provider="gcs",
-                name=self.integration_name,
-                bucket=self.bucket,
-                prefix=self.prefix,
-                project=self.project,
-                endpoint_url=self.endpoint_url,
-                auth=self._auth(),
-                max_pool_connections=self.max_pool_connections,
-                cors_origins=list(self.cors_origins),
-            )
-        except ValidationError as exc:
-            raise ConfigError(
-                f"integration '{self.integration_name}': {describe_validation_error(exc)}"
-            ) from None
+    def config_fields(self) -> dict[str, Any]:
+        return {
+            "provider": "gcs",
+            "name": self.integration_name,
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "project": self.project,
+            "endpoint_url": self.endpoint_url,
+            "auth": self._auth(),
+            "max_pool_connections": self.max_pool_connections,
+            "cors_origins": list(self.cors_origins),
+        }
 
     def _auth(self) -> GCSServiceAccountAuth | GCSDefaultAuth | GCSAnonymousAuth:
         method = self.auth_method or ("service_account" if self.key_file else "adc")
@@ -79,14 +72,6 @@ class GCSIntegrationResource(GCSResource):
             return GCSAnonymousAuth(method="anonymous")
         return GCSDefaultAuth(method="adc")
 
-    def get_storage(self) -> GCSStorage:
-        """The integration's ``GCSStorage`` (one per resource instance)."""
-        if self._storage is None:
-            with self._lock:
-                if self._storage is None:
-                    self._storage = GCSStorage(self.to_config())
-        return self._storage
-
     def get_client(self) -> storage.Client:
         """The storage's client (the integration's credentials), not a second one."""
         return self.get_storage().client
@@ -103,17 +88,17 @@ class GCSIntegrationResource(GCSResource):
         }
 
     @classmethod
-    def from_config(cls, cfg: GCSIntegrationConfig) -> GCSIntegrationResource:
-        """A resource holding ``cfg`` (the key file path, never the key)."""
+    def resource_fields(cls, cfg: GCSIntegrationConfig) -> dict[str, Any]:
+        """The key file path, never the key."""
         auth = cfg.auth
-        return cls(
-            integration_name=cfg.name,
-            bucket=cfg.bucket,
-            prefix=cfg.prefix,
-            project=cfg.project,
-            endpoint_url=cfg.endpoint_url,
-            auth_method=auth.method,
-            key_file=auth.key_file if isinstance(auth, GCSServiceAccountAuth) else None,
-            max_pool_connections=cfg.max_pool_connections,
-            cors_origins=list(cfg.cors_origins),
-        )
+        return {
+            "integration_name": cfg.name,
+            "bucket": cfg.bucket,
+            "prefix": cfg.prefix,
+            "project": cfg.project,
+            "endpoint_url": cfg.endpoint_url,
+            "auth_method": auth.method,
+            "key_file": auth.key_file if isinstance(auth, GCSServiceAccountAuth) else None,
+            "max_pool_connections": cfg.max_pool_connections,
+            "cors_origins": list(cfg.cors_origins),
+        }

@@ -1,13 +1,13 @@
 """The resource the assets and sensors share: config file → catalog + storage per integration."""
 
-import importlib
-from typing import Any
+from typing import Any, cast
 
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.config import AppConfig, load_config
+from orchestration_pkg.core.providers.registry import provider
 from orchestration_pkg.core.registration import build_storage
 from orchestration_pkg.core.storage import Storage
 
@@ -45,18 +45,9 @@ class PlatformResource(ConfigurableResource):
             self._catalog = None
 
 
-# The per-cloud ConfigurableResource of each provider (direct access has no SDK resource).
-_RESOURCES = {
-    "s3": ("orchestration_pkg.resources.s3", "S3IntegrationResource"),
-    "gcs": ("orchestration_pkg.resources.gcs", "GCSIntegrationResource"),
-    "azure": ("orchestration_pkg.resources.azure", "AzureIntegrationResource"),
-}
-
-
 def _storage_for(cfg: Any) -> Storage:
     """Storage for one config entry, through its provider's resource when there is one."""
-    if cfg.provider not in _RESOURCES:
+    resource_class = provider(cfg.provider).resource_class()
+    if resource_class is None:  # e.g. direct access: no SDK resource
         return build_storage(cfg)
-    module, name = _RESOURCES[cfg.provider]
-    resource_cls = getattr(importlib.import_module(module), name)
-    return resource_cls.from_config(cfg).get_storage()
+    return cast(Storage, resource_class.from_config(cfg).get_storage())

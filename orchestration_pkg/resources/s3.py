@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from dagster_aws.s3 import S3Resource
-from pydantic import Field, PrivateAttr, ValidationError
+from pydantic import Field
 
-from orchestration_pkg.core.config import (
+from orchestration_pkg.core.errors import ConfigError
+from orchestration_pkg.core.providers.s3.config import (
     AccessKeyAuth,
     AssumeRoleAuth,
     DefaultAuth,
     S3IntegrationConfig,
-    describe_validation_error,
 )
-from orchestration_pkg.core.errors import ConfigError
-from orchestration_pkg.core.s3 import S3Storage
+from orchestration_pkg.resources.base import IntegrationResource
 
 SECRET_FIELDS = frozenset(
     {"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "external_id"}
@@ -24,7 +22,7 @@ SECRET_FIELDS = frozenset(
 MASK = "**********"
 
 
-class S3IntegrationResource(S3Resource):
+class S3IntegrationResource(S3Resource, IntegrationResource):
     """One bucket + prefix the catalog reads in place; ``get_storage()`` does the work.
 
     Prefer ``dagster.EnvVar`` for the key fields: Dagster shows plain values in its UI.
@@ -40,33 +38,26 @@ class S3IntegrationResource(S3Resource):
     sts_endpoint_url: str | None = Field(default=None, description="STS endpoint override.")
     max_pool_connections: int = Field(default=32, ge=1, le=512)
 
-    _storage: S3Storage | None = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    provider_name = "s3"
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
             yield name, (MASK if name in SECRET_FIELDS and value else value)
 
-    def to_config(self) -> S3IntegrationConfig:
-        """The core config this resource describes (``ConfigError`` when inconsistent)."""
+    def config_fields(self) -> dict[str, Any]:
         if self.use_unsigned_session:
             raise ConfigError(
                 f"integration '{self.integration_name}': unsigned access is not supported"
             )
-        try:
-            return S3IntegrationConfig(
-                name=self.integration_name,
-                bucket=self.bucket,
-                prefix=self.prefix,
-                region=self.region_name,
-                endpoint_url=self.endpoint_url,
-                auth=self._auth(),
-                max_pool_connections=self.max_pool_connections,
-            )
-        except ValidationError as exc:
-            raise ConfigError(
-                f"integration '{self.integration_name}': {describe_validation_error(exc)}"
-            ) from None
+        return {
+            "name": self.integration_name,
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "region": self.region_name,
+            "endpoint_url": self.endpoint_url,
+            "auth": self._auth(),
+            "max_pool_connections": self.max_pool_connections,
+        }
 
     def _auth(self) -> AccessKeyAuth | AssumeRoleAuth | DefaultAuth:
         keys = (self.aws_access_key_id, self.aws_secret_access_key)
@@ -102,14 +93,6 @@ class S3IntegrationResource(S3Resource):
             sts_endpoint_url=self.sts_endpoint_url,
         )
 
-    def get_storage(self) -> S3Storage:
-        """The integration's ``S3Storage`` (one per resource instance)."""
-        if self._storage is None:
-            with self._lock:
-                if self._storage is None:
-                    self._storage = S3Storage(self.to_config())
-        return self._storage
-
     def get_client(self) -> Any:
         """The storage's boto3 S3 client (role credentials included), not a second one."""
         return self.get_storage().client
@@ -136,8 +119,7 @@ class S3IntegrationResource(S3Resource):
         return meta
 
     @classmethod
-    def from_config(cls, cfg: S3IntegrationConfig) -> S3IntegrationResource:
-        """A resource holding ``cfg`` (secret values are passed through, never printed)."""
+    def resource_fields(cls, cfg: S3IntegrationConfig) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "integration_name": cfg.name,
             "bucket": cfg.bucket,
@@ -147,7 +129,7 @@ class S3IntegrationResource(S3Resource):
             "max_pool_connections": cfg.max_pool_connections,
         }
         fields.update(_auth_fields(cfg.auth))
-        return cls(**fields)
+        return fields
 
 
 def _secret(value: Any) -> str | None:

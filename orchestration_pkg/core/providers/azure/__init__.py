@@ -1,0 +1,1 @@
+"""Azure Blob Storage: one container + optional prefix of a storage account."""

@@ -1,0 +1,36 @@
+"""Config fields every integration shares, whatever its provider."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestration_pkg.core.policy import Quotas, Requirements
+
+
+class StrictModel(BaseModel):
+    """A config model that rejects unknown fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ManifestWatch(StrictModel):
+    """Where the manifest sensor looks for new manifests, and what it registers them into."""
+
+    prefix: str = "manifests/"
+    folder: str | None = Field(default=None, description="target folder; default: file stem")
+    ignore_errors: bool = True
+    max_keys_per_tick: int = Field(default=5000, ge=1)
+
+
+class IntegrationBase(StrictModel):
+    """Fields every integration has."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    default: bool = False
+    manifests: ManifestWatch | None = None
+    max_pool_connections: int = Field(default=32, ge=1, le=512)
+    cors_origins: list[str] = Field(
+        default_factory=list, description="web origins for the generated CORS rules"
+    )
+    requirements: Requirements | None = None
+    quotas: Quotas | None = None
