@@ -1,0 +1,62 @@
+"""Parser, decoding and I/O errors turned into one-line ``ManifestError`` messages."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from typing import Any
+
+import ijson
+
+from orchestration_pkg.core.errors import ManifestError
+
+
+class Translate:
+    """Context manager: turn parser, decoding and I/O errors into one-line ``ManifestError``s;
+    ``where()`` says where the reader was (e.g. `` after row 3``)."""
+
+    def __init__(self, label: str, where: Callable[[], str] = lambda: "") -> None:
+        self.label = label
+        self.where = where
+
+    def __enter__(self) -> Translate:
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None or isinstance(exc, ManifestError):
+            return
+        where = self.where()
+        if isinstance(exc, ijson.JSONError):
+            reason = json_reason(exc)
+            if "utf8" in reason.lower().replace("-", ""):
+                raise ManifestError(f"{self.label}: not valid UTF-8{where}") from None
+            raise ManifestError(f"{self.label}: invalid JSON{where}: {reason}") from None
+        if isinstance(exc, UnicodeDecodeError):
+            raise ManifestError(f"{self.label}: not valid UTF-8{where}") from None
+        if isinstance(exc, csv.Error):
+            raise ManifestError(f"{self.label}: invalid CSV{where}: {exc}") from None
+        if isinstance(exc, OSError):
+            raise ManifestError(f"{self.label}: cannot read manifest{where}: {exc}") from None
+
+
+def after(row: int) -> str:
+    """`` after row N`` (or `` before the first row``)."""
+    return f" after row {row}" if row else " before the first row"
+
+
+def check_utf8(text: str, label: str, row: int) -> None:
+    """Raise if ``text`` (decoded with surrogateescape) held bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ManifestError(f"{label}: not valid UTF-8 at row {row}") from None
+
+
+def json_reason(exc: BaseException) -> str:
+    """First line of a yajl message: the rest quotes the file, which may hold signed URLs."""
+    text = str(exc)
+    if text[:2] in ("b'", 'b"'):
+        text = text[2:]
+    text = re.split(r"\n|\\n", text, maxsplit=1)[0].strip()
+    return text[:200] or type(exc).__name__
