@@ -19,12 +19,16 @@ the rows before it were yielded. Callers must be ready for that (e.g. abort the 
 the rows already registered and report the error). Exception: an Encord JSON object read from a
 seekable source gets a first pass for its flags, which finds syntax errors up front.
 
+Messages say where a JSON syntax error is: ``invalid JSON at line 3, column 17 (after row 4)``
+for a JSON file (see :mod:`.formats.json_position`), and the file line and column in the row
+error of a JSON Lines line, or the line and column inside the cell for a CSV JSON cell.
+
 Numbers in JSON are checked strictly (``"width": "600"`` or ``600.0`` is a row error); CSV cells
 are text and converted (``600`` is fine, ``600.5`` or ``abc`` is a row error).
 
 Modules: :mod:`.reader` (opening, :class:`Manifest`), :mod:`.sniff` (BOM, format detection),
-:mod:`.formats` (JSON / Encord object, JSON Lines, CSV), :mod:`.shapes` (one item to rows for
-each shape), :mod:`.parse_errors` (one-line error messages).
+:mod:`.formats` (JSON array / Encord object and error positions, JSON Lines, CSV),
+:mod:`.shapes` (one item to rows, for each shape), :mod:`.parse_errors` (one-line messages).
 """
 
 from orchestration_pkg.core.manifest.media_kind import guess_media_kind

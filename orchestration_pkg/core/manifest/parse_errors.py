@@ -11,14 +11,25 @@ import ijson
 
 from orchestration_pkg.core.errors import ManifestError
 
+Position = tuple[int, int]
+
 
 class Translate:
-    """Context manager: turn parser, decoding and I/O errors into one-line ``ManifestError``s;
-    ``where()`` says where the reader was (e.g. `` after row 3``)."""
+    """Context manager: turn parser, decoding and I/O errors into one-line ``ManifestError``s.
 
-    def __init__(self, label: str, where: Callable[[], str] = lambda: "") -> None:
+    ``where()`` says where the reader was (e.g. `` after row 3``); ``locate()``, if given,
+    finds the line and column of a JSON syntax error (``None`` when it cannot).
+    """
+
+    def __init__(
+        self,
+        label: str,
+        where: Callable[[], str] = lambda: "",
+        locate: Callable[[], Position | None] | None = None,
+    ) -> None:
         self.label = label
         self.where = where
+        self.locate = locate
 
     def __enter__(self) -> Translate:
         return self
@@ -31,6 +42,12 @@ class Translate:
             reason = json_reason(exc)
             if "utf8" in reason.lower().replace("-", ""):
                 raise ManifestError(f"{self.label}: not valid UTF-8{where}") from None
+            position = self._position()
+            if position is not None:
+                line, column = position
+                where = f" at line {line}, column {column}" + (
+                    f" ({where.strip()})" if where else ""
+                )
             raise ManifestError(f"{self.label}: invalid JSON{where}: {reason}") from None
         if isinstance(exc, UnicodeDecodeError):
             raise ManifestError(f"{self.label}: not valid UTF-8{where}") from None
@@ -38,6 +55,15 @@ class Translate:
             raise ManifestError(f"{self.label}: invalid CSV{where}: {exc}") from None
         if isinstance(exc, OSError):
             raise ManifestError(f"{self.label}: cannot read manifest{where}: {exc}") from None
+
+    def _position(self) -> Position | None:
+        """The error's line and column; never fails (the parser's error is what counts)."""
+        if self.locate is None:
+            return None
+        try:
+            return self.locate()
+        except Exception:
+            return None
 
 
 def after(row: int) -> str:

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 from orchestration_pkg.core.errors import ManifestError
 from orchestration_pkg.core.manifest.formats.csv import open_csv
 from orchestration_pkg.core.manifest.formats.json import array_values, open_encord, scan_flags
+from orchestration_pkg.core.manifest.formats.json_position import JsonSource
 from orchestration_pkg.core.manifest.formats.jsonl import jsonl_values
 from orchestration_pkg.core.manifest.shapes import open_items
 from orchestration_pkg.core.manifest.shapes.fields import Row
@@ -125,23 +126,19 @@ def _open(stream: BinaryIO, label: str, fmt: str | None, close: Callable[[], Non
     start = _seek_start(stream)
     peek = Peeker(stream, label)
     fmt, first = sniff(peek, fmt)
-    reader = replay(peek.data, stream)
     common: dict[str, Any] = {"name": label, "format": fmt, "close": close}
     if fmt == "csv":
-        shape, rows = open_csv(reader, label)
+        shape, rows = open_csv(replay(peek.data, stream), label)
         return Manifest(shape=shape, flags=ManifestFlags(), rows=rows, **common)
     if fmt == "jsonl":
-        shape, rows = open_items(jsonl_values(reader, label))
+        shape, rows = open_items(jsonl_values(replay(peek.data, stream), label))
         return Manifest(shape=shape, flags=ManifestFlags(), rows=rows, **common)
-    if first == b"[":
-        shape, rows = open_items(array_values(reader, label))
-        return Manifest(shape=shape, flags=ManifestFlags(), rows=rows, **common)
-    if first != b"{":
+    if first not in (b"[", b"{"):
         raise ManifestError(f"{label}: a JSON manifest must be an array [...] or an object {{...}}")
-    known = None
-    if start is not None:
-        known = scan_flags(reader, label)
-        stream.seek(start + peek.consumed)
-        reader = replay(peek.data, stream)
-    flags, rows, ignored = open_encord(reader, label, known)
+    source = JsonSource(stream, start, peek)
+    if first == b"[":
+        shape, rows = open_items(array_values(source.open(), label, source.locate))
+        return Manifest(shape=shape, flags=ManifestFlags(), rows=rows, **common)
+    known = scan_flags(source.open(), label, source.locate) if start is not None else None
+    flags, rows, ignored = open_encord(source.open(), label, known, source.locate)
     return Manifest(shape="encord", flags=flags, rows=rows, ignored_flags=ignored, **common)

@@ -136,7 +136,8 @@ def _json_object_cell(text: str, column: str, url: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadField(column, f"is not valid JSON: {exc.msg} at column {exc.colno}", url) from None
+        where = f"line {exc.lineno}, column {exc.colno} of the cell"
+        raise BadField(column, f"is not valid JSON at {where}: {exc.msg}", url) from None
     if not isinstance(value, dict):
         raise BadField(column, f"must be a JSON object, not {json_type(value)}", url)
     return value

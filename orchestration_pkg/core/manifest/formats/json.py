@@ -1,6 +1,7 @@
 """JSON manifests, parsed with ``ijson``: a top-level array of items (any item shape) or an
 Encord object whose lists (``images``, ``videos``...) hold the items and whose top-level
-flags (``skip_duplicate_urls``...) may come before or after them."""
+flags (``skip_duplicate_urls``...) may come before or after them. A syntax error is reported
+with its line and column (see :mod:`.json_position`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, BinaryIO
 import ijson
 
 from orchestration_pkg.core.errors import ManifestError
+from orchestration_pkg.core.manifest.formats.json_position import LocateError
 from orchestration_pkg.core.manifest.parse_errors import Translate, after
 from orchestration_pkg.core.manifest.shapes import Value, convert_values
 from orchestration_pkg.core.manifest.shapes.encord import ENCORD_LISTS, encord_item
@@ -23,10 +25,10 @@ _START = ("start_map", "start_array")
 _END = ("end_map", "end_array")
 
 
-def array_values(reader: BinaryIO, label: str) -> Iterator[Value]:
+def array_values(reader: BinaryIO, label: str, locate: LocateError) -> Iterator[Value]:
     """(row, item) for each element of a top-level JSON array."""
     row = 0
-    with Translate(label, lambda: after(row)):
+    with Translate(label, lambda: after(row), locate):
         for item in ijson.items(reader, "item", use_float=True):
             row += 1
             yield row, item
@@ -35,10 +37,10 @@ def array_values(reader: BinaryIO, label: str) -> Iterator[Value]:
 # --- Encord object ------------------------------------------------------------------------
 
 
-def scan_flags(reader: BinaryIO, label: str) -> dict[str, bool]:
+def scan_flags(reader: BinaryIO, label: str, locate: LocateError) -> dict[str, bool]:
     """First pass over a seekable file: the top-level flags, wherever they are."""
     flags: dict[str, bool] = {}
-    with Translate(label):
+    with Translate(label, locate=locate):
         for prefix, event, value in ijson.parse(reader):
             if prefix in _FLAG_NAMES and event != "map_key" and prefix not in flags:
                 flag = _flag_value(prefix, event, value, label)
@@ -48,7 +50,7 @@ def scan_flags(reader: BinaryIO, label: str) -> dict[str, bool]:
 
 
 def open_encord(
-    reader: BinaryIO, label: str, known: dict[str, bool] | None
+    reader: BinaryIO, label: str, known: dict[str, bool] | None, locate: LocateError
 ) -> tuple[ManifestFlags, Iterator[Row], list[str]]:
     """Flags, rows and (filled during iteration) ignored late flags of an Encord object.
 
@@ -57,7 +59,7 @@ def open_encord(
     """
     events = ijson.parse(reader, use_float=True)
     seen: dict[str, bool] = {}
-    with Translate(label):
+    with Translate(label, locate=locate):
         next(events, None)  # the top-level start_map
         first = _next_list(events, label, seen)
     if first is None:
@@ -65,7 +67,7 @@ def open_encord(
         raise ManifestError(f"{label}: the top-level JSON object has none of the lists {names}")
     ignored: list[str] = []
     late = ignored if known is None else None
-    values = _encord_values(events, first, label, late)
+    values = _encord_values(events, first, label, late, locate)
     rows = convert_values(values, encord_item)
     flags = ManifestFlags(**(known if known is not None else seen))
     return flags, rows, ignored
@@ -130,12 +132,12 @@ def _next_list(events: _Events, label: str, flags: dict[str, bool]) -> str | Non
 
 
 def _encord_values(
-    events: _Events, first: str, label: str, ignored: list[str] | None
+    events: _Events, first: str, label: str, ignored: list[str] | None, locate: LocateError
 ) -> Iterator[Value]:
     """(row, (list name, item)) for the items of every Encord list, in file order."""
     row = 0
     key: str | None = first
-    with Translate(label, lambda: after(row)):
+    with Translate(label, lambda: after(row), locate):
         while key is not None:
             for _, event, value in events:
                 if event == "end_array":

@@ -16,8 +16,10 @@ MAX_LINE = 16 << 20
 
 
 def jsonl_values(reader: io.BufferedReader, label: str) -> Iterator[Value]:
-    """(row, item) for each non-blank line; a line that is not JSON gives a RowError."""
+    """(row, item) for each non-blank line; a line that is not JSON gives a RowError whose
+    reason has the line and column in the file (rows skip blank lines, file lines do not)."""
     row = 0
+    line_number = 0
     with Translate(label, lambda: f" at row {row}"):
         while True:
             line = reader.readline(MAX_LINE + 1)
@@ -25,14 +27,15 @@ def jsonl_values(reader: io.BufferedReader, label: str) -> Iterator[Value]:
                 return
             if len(line) > MAX_LINE:
                 raise ManifestError(f"{label}: row {row + 1} is longer than 16 MiB")
-            line = line.strip()
-            if not line:
+            line_number += 1
+            body = line.strip()
+            if not body:
                 continue
             row += 1
-            text = line.decode("utf-8")
+            text = body.decode("utf-8")
             try:
                 yield row, json.loads(text)
             except json.JSONDecodeError as exc:
-                yield RowError(
-                    row=row, field="line", reason=f"invalid JSON: {exc.msg} at column {exc.colno}"
-                )
+                column = len(line) - len(line.lstrip()) + exc.pos + 1
+                reason = f"invalid JSON at line {line_number}, column {column}: {exc.msg}"
+                yield RowError(row=row, field="line", reason=reason)
