@@ -12,6 +12,7 @@ import pytest
 
 from orchestration_pkg.core.errors import ManifestError
 from orchestration_pkg.core.manifest import Manifest, guess_media_kind, read_manifest
+from orchestration_pkg.core.manifest.formats.json_position import error_position
 from orchestration_pkg.core.models import ManifestItem, MediaKind, MediaMetadata, RowError
 
 SIGNED = "https://photos.s3.eu-west-1.amazonaws.com/a.jpg?X-Amz-Signature=secret123"
@@ -664,7 +665,9 @@ def test_broken_json_mid_file_after_good_rows(tmp_path: Path) -> None:
             seen.append(row)
     assert [r.url for r in seen] == [f"s3://photos/{i}.jpg" for i in range(1, 4)] + [SIGNED]
     message = str(err.value)
-    assert message.startswith("m.json: invalid JSON after row 4: parse error")
+    column = text.rindex("{") + 1  # the item after the signed one lacks its comma
+    assert message.startswith(f"m.json: invalid JSON at line 1, column {column} (after row 4): ")
+    assert "parse error" in message
     assert "secret123" not in message and "\n" not in message
 
 
@@ -672,7 +675,7 @@ def test_broken_encord_in_a_stream_fails_when_reached() -> None:
     text = b'{"images": [{"objectUrl": "s3://photos/1"}, {"objectUrl": "s3://photos/2"}, {oops}]}'
     manifest = read_manifest(OnlyRead(text))
     seen = []
-    with pytest.raises(ManifestError, match="invalid JSON after row 2"):
+    with pytest.raises(ManifestError, match=r"invalid JSON at line 1, column 78 \(after row 2\)"):
         for row in manifest:
             seen.append(row)
     assert len(seen) == 2
@@ -686,7 +689,8 @@ def test_broken_encord_local_file_fails_on_open(tmp_path: Path) -> None:
 
 def test_truncated_json(tmp_path: Path) -> None:
     path = write(tmp_path, "m.json", '[{"url": "s3://photos/1"}, {"url": "s3://ph')
-    with pytest.raises(ManifestError, match="after row 1: parse error: premature EOF"):
+    end = r"line 1, column 44 \(after row 1\): parse error: premature EOF"
+    with pytest.raises(ManifestError, match=end):
         list(read_manifest(path))
 
 
@@ -704,6 +708,146 @@ def test_broken_jsonl_line_is_a_row_error(tmp_path: Path) -> None:
         ("error", 3, "item"),
         (4, "s3://photos/4"),
     ]
+
+
+# --- positions of JSON syntax errors -------------------------------------------------------
+
+
+def json_error(source: Any, name: str = "m.json") -> str:
+    """The one-line message of the ManifestError met while reading ``source`` to the end."""
+    with pytest.raises(ManifestError) as err:
+        for _ in read_manifest(source, name=name):
+            pass
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def both_sources(tmp_path: Path, text: str) -> list[Any]:
+    """The same manifest as a seekable local file and as a stream that can only be read."""
+    return [write(tmp_path, "m.json", text), OnlyRead(text.encode("utf-8"))]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # a bad value: 'oops' starts at column 41 of line 3
+            '[\n  {"url": "s3://photos/1.jpg"},\n  {"url": "s3://photos/2.jpg", "title": oops},\n'
+            '  {"url": "s3://photos/3.jpg"}\n]\n',
+            "m.json: invalid JSON at line 3, column 41 (after row 1): lexical error: "
+            "invalid char in json text.",
+        ),
+        (  # a missing comma between items: the second item starts at line 3, column 3
+            '[\n  {"url": "s3://photos/1.jpg"}\n  {"url": "s3://photos/2.jpg"}\n]\n',
+            "m.json: invalid JSON at line 3, column 3 (after row 1): parse error: "
+            "after array element, I expect ',' or ']'",
+        ),
+        (  # cut short: the error is at the end of the text (column 19 of line 3)
+            '[\n  {"url": "s3://photos/1.jpg"},\n  {"url": "s3://ph',
+            "m.json: invalid JSON at line 3, column 19 (after row 1): parse error: premature EOF",
+        ),
+        (  # columns count characters, not bytes
+            '[{"title": "café ☕", "url": "s3://p/a"} {"url": "s3://p/b"}]',
+            "m.json: invalid JSON at line 1, column 41 (after row 1): parse error: "
+            "after array element, I expect ',' or ']'",
+        ),
+        (  # before the first item
+            "[\n  oops\n]",
+            "m.json: invalid JSON at line 2, column 3 (before the first row): lexical error: "
+            "invalid char in json text.",
+        ),
+    ],
+)
+def test_json_array_error_has_line_and_column(
+    tmp_path: Path, text: str, expected: str, stream: bool
+) -> None:
+    source = both_sources(tmp_path, text)[stream]
+    assert json_error(source) == expected
+
+
+ENCORD_BROKEN = (
+    '{\n  "images": [\n    {"objectUrl": "s3://photos/1.jpg"},\n'
+    '    {"objectUrl": "s3://photos/2.jpg",}\n  ]\n}\n'
+)
+
+
+def test_encord_error_has_line_and_column(tmp_path: Path) -> None:
+    file, stream = both_sources(tmp_path, ENCORD_BROKEN)
+    where = "invalid JSON at line 4, column 39"
+    assert json_error(file).startswith(f"m.json: {where}: parse error")  # found on open
+    assert json_error(stream).startswith(f"m.json: {where} (after row 1): parse error")
+
+
+def test_trailing_garbage_has_line_and_column(tmp_path: Path) -> None:
+    text = '{\n  "images": [{"objectUrl": "s3://p/a"}]\n}\n\n  junk\n'
+    for source in both_sources(tmp_path, text):
+        message = json_error(source)
+        assert message.startswith("m.json: invalid JSON at line 5, column 3")
+        assert "trailing garbage" in message
+
+
+def test_json_error_position_in_a_big_file_keeps_memory_flat(tmp_path: Path) -> None:
+    rows = 100_000
+    path = tmp_path / "big.json"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("[\n")
+        out.write(",\n".join(f'{{"url": "s3://photos/dir/file-{i:07d}.jpg"}}' for i in range(rows)))
+        out.write('\n  {"url": "s3://photos/last.jpg" "title": "x"}\n]\n')
+    assert path.stat().st_size > 4 << 20
+    message = json_error(path)
+    assert message.startswith(
+        f"m.json: invalid JSON at line {rows + 2}, column 3 (after row {rows}): parse error"
+    )
+    tracemalloc.start()
+    try:
+        with path.open("rb") as stream:
+            assert error_position(stream) == (rows + 2, 3)  # the second pass, alone
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_json_error_far_into_a_stream_has_no_position() -> None:
+    """A stream that cannot seek keeps only its first MiB for locating errors."""
+    good = ",\n".join(f'{{"url": "s3://photos/dir/file-{i:07d}.jpg"}}' for i in range(40_000))
+    text = f"[\n{good},\n  {{oops}}\n]\n"
+    assert len(text) > 1 << 20
+    message = json_error(OnlyRead(text.encode(), chunk=65536))
+    assert message.startswith("m.json: invalid JSON after row 40000: lexical error")
+
+
+def test_jsonl_error_has_file_line_and_column(tmp_path: Path) -> None:
+    text = (
+        '{"url": "s3://photos/1.jpg"}\n\n   {"url": oops}\n'
+        '{"url" "s3://photos/3.jpg"}\n{"url": "s3://photos/4.jpg"}\n'
+    )
+    found = errors(read_manifest(write(tmp_path, "m.jsonl", text)))
+    assert {row: (e.field, e.reason) for row, e in found.items()} == {
+        2: ("line", "invalid JSON at line 3, column 12: Expecting value"),
+        3: ("line", "invalid JSON at line 4, column 8: Expecting ':' delimiter"),
+    }
+
+
+def test_csv_json_cell_error_has_line_and_column_in_the_cell(tmp_path: Path) -> None:
+    text = (
+        "url,client_metadata\n"
+        's3://photos/1.jpg,"{""split"": train}"\n'
+        's3://photos/2.jpg,"{""a"": 1,\n""b"" 2}"\n'
+        's3://photos/3.jpg,"{""a"": 1}"\n'
+    )
+    found = errors(read_manifest(write(tmp_path, "m.csv", text)))
+    assert {row: (e.field, e.reason) for row, e in found.items()} == {
+        2: (
+            "client_metadata",
+            "is not valid JSON at line 1, column 11 of the cell: Expecting value",
+        ),
+        3: (
+            "client_metadata",
+            "is not valid JSON at line 2, column 5 of the cell: Expecting ':' delimiter",
+        ),
+    }
 
 
 def test_missing_file(tmp_path: Path) -> None:

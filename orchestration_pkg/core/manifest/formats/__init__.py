@@ -1,0 +1,1 @@
+"""Manifest file formats: a JSON array or Encord object, JSON Lines, CSV."""

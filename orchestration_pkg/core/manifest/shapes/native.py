@@ -1,0 +1,40 @@
+"""Native shape: ``{"url", "title", "external_id", "media_kind", "client_metadata", ...}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestration_pkg.core.manifest.shapes.fields import (
+    MEDIA_FIELDS,
+    Row,
+    kind_value,
+    make_item,
+    media_metadata,
+    need_object,
+    object_field,
+    text_field,
+    url_field,
+)
+from orchestration_pkg.core.models import MediaKind
+
+NATIVE_KINDS = {
+    k.value: k for k in MediaKind if k not in (MediaKind.IMAGE_GROUP, MediaKind.DICOM_SERIES)
+}
+
+
+def native_item(row: int, item: Any) -> list[Row]:
+    """The row of one native item."""
+    item = need_object(item)
+    url = url_field(item, "url")
+    given = {name: (name, item.get(name)) for name in MEDIA_FIELDS if name in item}
+    return [
+        make_item(
+            row,
+            url,
+            title=text_field(item, "title", url),
+            external_id=text_field(item, "external_id", url),
+            kind=kind_value(item.get("media_kind"), "media_kind", NATIVE_KINDS, url),
+            meta=object_field(item, "client_metadata", url),
+            given=media_metadata(given, url, strict=True),
+        )
+    ]
