@@ -92,6 +92,20 @@ def test_unusual_but_valid_folder_name_works(project):  # noqa: F811
     assert len(files) == 2
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["register", "m.csv"], "Missing option '--folder'"),
+        (["presign", "f", "k", "--ttl", "soon"], "Invalid value for '--ttl'"),
+        (["jobs", "--bogus"], "No such option: --bogus"),
+        (["nope"], "No such command 'nope'"),
+    ],
+)
+def test_usage_errors_are_one_line(tmp_path, args, message):
+    line = one_line_error(run_in(tmp_path, *args))
+    assert line.startswith("error: ") and message in line and line.endswith(" --help)")
+
+
 def _manifest(tmp_path: Path, name: str, rows: list[dict]) -> str:
     path = tmp_path / name
     path.write_text(json.dumps(rows), encoding="utf-8")
