@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import random
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -112,14 +114,33 @@ def _write_files(workdir: Path, endpoint: str, objects: list[tuple[str, int, int
 
 
 def _cli(*args: str) -> None:
+    """Run one CLI command in-process, printed first as a command line that pastes."""
     from orchestration_pkg.cli import app
 
-    print(f"\n$ orchestration-pkg {' '.join(args)}", flush=True)
+    print(f"\n$ orchestration-pkg {shlex.join(args)}", flush=True)
     try:
-        app(list(args), standalone_mode=False)
-    except SystemExit as exc:  # typer.Exit on FAILED jobs
-        if exc.code:
-            print(f"(exit code {exc.code})")
+        code = app(list(args), standalone_mode=False)
+    except SystemExit as exc:
+        code = exc.code
+    if code:
+        print(f"(exit code {code})", flush=True)
+
+
+def _keep_or_delete_catalog(catalog: Path, *, fresh: bool) -> None:
+    """Never delete an existing catalog silently: --fresh, or a 'y' at the prompt."""
+    if not catalog.exists():
+        return
+    if fresh:
+        catalog.unlink()
+        print(f"deleted {catalog} (--fresh)")
+        return
+    if sys.stdin.isatty():
+        answer = input(f"{catalog} exists: delete it and start from an empty catalog? [y/N] ")
+        if answer.strip().lower() in ("y", "yes"):
+            catalog.unlink()
+            print(f"deleted {catalog}")
+            return
+    print(f"keeping the existing catalog {catalog} (pass --fresh to start from an empty one)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -127,7 +148,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", default=".demo")
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--serve", action="store_true", help="keep the S3 server running")
+    parser.add_argument(
+        "--serve", action="store_true", help="keep the S3 server running until Ctrl-C"
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="delete the demo catalog first, without asking"
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "demo")
@@ -135,13 +161,14 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "catalog.db").unlink(missing_ok=True)
+    _keep_or_delete_catalog(workdir / "catalog.db", fresh=args.fresh)
     random.seed(7)
     server, endpoint = _start_server(args.port)
     print(f"local S3 server (moto) on {endpoint}; bucket {BUCKET}")
     objects = _fill_bucket(endpoint, args.images)
     manifest = _write_files(workdir, endpoint, objects)
     config = str(workdir / "orchestration_pkg.yaml")
+    wd = shlex.quote(str(workdir))
     _cli("--config", config, "register", str(manifest), "--folder", "demo", "--ignore-errors")
     _cli(
         "--config",
@@ -157,20 +184,28 @@ def main(argv: list[str] | None = None) -> None:
     _cli("--config", config, "files", "demo", "--limit", "5")
     _cli("--config", config, "presign", "demo", objects[0][0], "--ttl", "900")
     print("\nRe-running the same manifest registered nothing twice (see 'unchanged' above).")
+    serve = f".venv/bin/python -m orchestration_pkg.demo --serve --port 9090 --workdir {wd}"
     print("To explore in Dagster, keep the S3 server running and start the UI:")
-    print("  .venv/bin/python -m orchestration_pkg.demo --serve --port 9090   # terminal 1")
+    print(f"  {serve}   # terminal 1")
     print(
-        f"  ORCHESTRATION_PKG_CONFIG={config} .venv/bin/dagster dev -w workspace.yaml"
-        "   # terminal 2 (or: make dev)"
+        f"  ORCHESTRATION_PKG_CONFIG={shlex.quote(config)} .venv/bin/dagster dev"
+        " -w workspace.yaml   # terminal 2 (or: make dev)"
     )
     if args.serve:
-        print("serving; Ctrl-C to stop")
+        print(f"\nserving S3 on {endpoint}; Ctrl-C to stop it", flush=True)
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+    else:
+        print(
+            f"\nNote: the local S3 server on {endpoint} stops now, as the demo exits: the"
+            " presigned URL above stops working and `integrations test` against"
+            f" {config} fails. To keep it running: {serve}"
+        )
     server.stop()  # type: ignore[attr-defined]
+    print(f"S3 server on {endpoint} stopped.")
 
 
 if __name__ == "__main__":

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS=demo bash scripts/venv.sh
+echo ">> running the demo (python -m orchestration_pkg.demo $*)"
 exec "${VENV:-.venv}/bin/python" -m orchestration_pkg.demo "$@"

@@ -212,7 +212,7 @@ def test_integrations_commands_for_azure_gcs_and_direct(
     az_policy = json.loads(run("--config", cfg, "integrations", "policy", "az", env=env).stdout)
     assert "Storage Blob Data Reader" in json.dumps(az_policy["rbac"])
     assert "https://tool.example" in json.dumps(az_policy["cors"])
-    gcs_policy = run("--config", cfg, "integrations", "policy", "lab", env=env)
+    gcs_policy = run("--config", cfg, "integrations", "policy", "lab", "--no-cors", env=env)
     assert "roles/storage.objectViewer" in gcs_policy.stdout
     az_test = run("--config", cfg, "integrations", "test", "az", env=env)
     assert az_test.returncode == 1

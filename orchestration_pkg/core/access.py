@@ -100,7 +100,7 @@ class AccessCheckMixin:
             reason = f"not tried: no {self._object_noun} under '{self.prefix}' to probe"
             fix = self._upload_fix
         return [
-            AccessCheck(p, False, reason, fix)
+            AccessCheck(p, False, reason, fix, skipped=True)
             for p in (self._head_permission, self._get_permission)
         ]
 

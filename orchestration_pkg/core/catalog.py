@@ -785,9 +785,13 @@ class Catalog:
                 images, frames = own.execute(stmt).one()
         return int(images or 0), int(frames or 0)
 
-    def list_jobs(self, folder: str | None = None, limit: int = 50) -> list[JobResult]:
-        """Most recent jobs first (optionally of one folder), without unit errors."""
+    def list_jobs(
+        self, folder: str | None = None, limit: int = 50, status: str | None = None
+    ) -> list[JobResult]:
+        """Most recent jobs first (optionally of one folder / status), without unit errors."""
         stmt = self._job_query().order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit)
+        if status is not None:
+            stmt = stmt.where(jobs.c.status == status)
         with self.engine.connect() as conn:
             if folder is not None:
                 stmt = stmt.where(jobs.c.folder_id == self._folder_id(conn, folder))

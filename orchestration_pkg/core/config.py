@@ -204,3 +204,21 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"config: {resolved} is not valid YAML{where}") from None
     return parse_config(data, str(resolved))
+
+
+def explain_config_path(path: str | os.PathLike[str] | None = None) -> tuple[Path | None, str]:
+    """Which config file :func:`load_config` reads, and why (for ``config show`` / warnings).
+
+    Same order as :func:`resolve_config_path`: ``path`` (``--config``), else
+    ``$ORCHESTRATION_PKG_CONFIG``, else ./orchestration_pkg.yaml (or .yml) in the current
+    directory, else none (built-in defaults: ``catalog: sqlite:///catalog.db``).
+    """
+    if path:
+        return Path(path), "given with --config"
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV]), f"from ${CONFIG_ENV}"
+    for name in DEFAULT_CONFIG_NAMES:
+        if Path(name).is_file():
+            return Path(name), f"found ./{name} in the current directory"
+    looked = ", ".join(["--config", f"${CONFIG_ENV}", *(f"./{n}" for n in DEFAULT_CONFIG_NAMES)])
+    return None, f"no config found (looked for {looked})"

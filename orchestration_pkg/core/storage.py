@@ -47,12 +47,22 @@ class RangeRead:
 
 @dataclass(frozen=True)
 class AccessCheck:
-    """One permission probe of ``check``: what was tried, whether it worked, and the fix."""
+    """One permission probe of ``check``: what was tried, whether it worked, and the fix.
+
+    ``skipped``: the probe could not run (an earlier step failed, nothing to probe, not
+    applicable); ``detail`` says why. A skipped row is neither a pass nor a failure. Rows whose
+    detail starts with ``not tried`` or ``skipped`` are marked skipped even if built without it.
+    """
 
     permission: str
     ok: bool
     detail: str = ""
     fix: str = ""
+    skipped: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.skipped and self.detail.startswith(("not tried", "skipped")):
+            object.__setattr__(self, "skipped", True)
 
 
 @runtime_checkable

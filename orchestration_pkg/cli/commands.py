@@ -1,0 +1,224 @@
+"""register, status, jobs, folders, files, presign."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orchestration_pkg.cli.common import (
+    app,
+    catalog,
+    check_folder,
+    config,
+    err,
+    fail,
+    guard,
+    out,
+    print_json,
+    warn,
+    warn_if_no_config,
+)
+from orchestration_pkg.cli.output import job_json, outcome, print_job
+from orchestration_pkg.core.models import JobResult, JobStatus
+from orchestration_pkg.core.storage import MAX_SIGN_TTL, MIN_SIGN_TTL, clamp_ttl
+
+
+@app.command()
+def register(
+    manifest: str = typer.Argument(..., help="manifest path, or s3://bucket/key of a manifest"),
+    folder: str = typer.Option(..., "--folder", "-f", help="catalog folder (created if missing)"),
+    integration: str | None = typer.Option(None, "--integration", "-i"),
+    ignore_errors: bool = typer.Option(
+        False, "--ignore-errors", help="register good files and list the bad ones"
+    ),
+    fetch: str = typer.Option("auto", help="auto: HEAD + image headers | head | none"),
+    concurrency: int = typer.Option(32, min=1, max=512),
+    verify_metadata: bool = typer.Option(
+        False, "--verify-metadata", help="probe every object and compare with the manifest"
+    ),
+    description: str | None = typer.Option(None, help="folder description"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """Register the objects listed in MANIFEST into FOLDER.
+
+    Exit 0 when done (a warning on stderr if some rows failed or the manifest is empty),
+    1 when the job failed or no row at all could be registered, 2 for usage/config errors.
+    """
+    if fetch not in ("auto", "head", "none"):
+        fail("--fetch must be auto, head or none")
+    check_folder(folder)
+    # The engine, providers and SQLAlchemy load only once the arguments are known to be good.
+    from orchestration_pkg.core.engine import Progress as JobProgress
+    from orchestration_pkg.core.engine import RegistrationOptions
+    from orchestration_pkg.core.registration import build_storage, register_manifest
+
+    opts = RegistrationOptions(
+        ignore_errors=ignore_errors,
+        fetch=fetch,  # type: ignore[arg-type]
+        concurrency=concurrency,
+        folder_description=description,
+        verify_metadata=verify_metadata,
+    )
+
+    def run() -> JobResult:
+        cfg = config()
+        storage = build_storage(cfg.integration(integration))
+        warn_if_no_config(cfg)
+        if as_json or not err.is_terminal:
+            return register_manifest(cfg, manifest, folder, options=opts, storage=storage)
+        with Progress(
+            TextColumn("[bold]registering"),
+            BarColumn(),
+            TextColumn("{task.completed} rows · {task.fields[ok]} ok · {task.fields[bad]} failed"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("register", total=None, ok=0, bad=0)
+
+            def on_progress(p: JobProgress) -> None:
+                bar.update(task, completed=p.rows, ok=p.registered, bad=p.failed)
+
+            return register_manifest(
+                cfg, manifest, folder, options=opts, storage=storage, progress=on_progress
+            )
+
+    result = guard(run)
+    kind, warning, code = outcome(result)
+    if as_json:
+        print_json({**job_json(result), "outcome": kind})
+    else:
+        print_job(result)
+    if warning:
+        warn(warning)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def status(job_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show an upload job: status, counts and unit errors."""
+    result = guard(lambda: catalog().get_job(job_id))
+    if as_json:
+        print_json(job_json(result))
+    else:
+        print_job(result)
+
+
+def _when(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if value else ""
+
+
+@app.command()
+def jobs(
+    folder: str | None = typer.Option(None, "--folder", "-f", help="only jobs of this folder"),
+    status_: str | None = typer.Option(
+        None, "--status", "-s", help="PENDING, DONE or FAILED (any case)"
+    ),
+    limit: int = typer.Option(20, min=1, max=10_000, help="at most this many jobs"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List upload jobs, newest first."""
+    if folder is not None:
+        check_folder(folder)
+    wanted = None
+    if status_ is not None:
+        names = [s.value for s in JobStatus]
+        wanted = status_.strip().upper()
+        if wanted not in names:
+            fail(f"--status {status_!r}: must be one of {', '.join(names)}")
+    rows = guard(lambda: catalog().list_jobs(folder, limit=limit, status=wanted))
+    if as_json:
+        keys = ("job_id", "status", "folder", "integration", "total", "registered", "created")
+        keys += ("updated", "unchanged", "skipped", "failed", "error", "created_at", "finished_at")
+        print_json([{k: v for k, v in job_json(r).items() if k in keys} for r in rows])
+        return
+    table = Table("job", "status", "folder", "created", "updated", "failed", "started", "finished")
+    for r in rows:
+        table.add_row(
+            r.job_id,
+            r.status.value,
+            escape(r.folder),
+            str(r.created),
+            str(r.updated),
+            str(r.failed),
+            _when(r.created_at),
+            _when(r.finished_at),
+        )
+    out.print(table)
+
+
+@app.command()
+def folders(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List catalog folders with file counts."""
+    rows = guard(lambda: catalog().list_folders())
+    if as_json:
+        print_json([asdict(f) for f in rows])
+        return
+    table = Table("name", "files", "bytes", "description", "created")
+    for f in rows:
+        table.add_row(
+            escape(f.name),
+            str(f.file_count),
+            str(f.total_bytes),
+            escape(f.description or ""),
+            f"{f.created_at:%Y-%m-%d %H:%M}",
+        )
+    out.print(table)
+
+
+@app.command()
+def files(
+    folder: str,
+    limit: int | None = typer.Option(None, min=1),
+    offset: int = typer.Option(0, min=0),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List the files registered in FOLDER."""
+    check_folder(folder)
+
+    def run() -> list[Any]:
+        return list(catalog().iter_files(folder, limit=limit, offset=offset))
+
+    rows = guard(run)
+    if as_json:
+        print_json([asdict(r) for r in rows])
+        return
+    table = Table("key", "kind", "size", "width×height", "etag")
+    for r in rows:
+        dims = f"{r.width}×{r.height}" if r.width and r.height else ""
+        table.add_row(
+            escape(r.key), r.media_kind or "", str(r.size or ""), dims, (r.etag or "")[:12]
+        )
+    out.print(table)
+
+
+@app.command()
+def presign(
+    folder: str,
+    key_or_url: str,
+    ttl: int = typer.Option(3600, help="lifetime in seconds, 900 (15 min) … 86400 (24 h)"),
+) -> None:
+    """Print a short-lived signed GET URL for a registered file (never stored)."""
+    check_folder(folder)
+    used = clamp_ttl(ttl)
+    if ttl < MIN_SIGN_TTL:
+        warn(f"--ttl {ttl} is below the 15-minute minimum; using {used} s")
+    elif ttl > MAX_SIGN_TTL:
+        warn(f"--ttl {ttl} is above the 24-hour maximum; using {used} s")
+
+    def run() -> str:
+        from orchestration_pkg.core.registration import build_storage
+
+        cfg = config()
+        record = catalog().find_file(folder, key_or_url)
+        storage = build_storage(cfg.integration(record.integration))
+        return storage.sign(record.key, used)
+
+    sys.stdout.write(guard(run) + "\n")

@@ -1,0 +1,89 @@
+"""How jobs are shown: the human summary, the JSON document and the outcome of a register."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+
+from orchestration_pkg.cli.common import out
+from orchestration_pkg.core.models import JobResult, JobStatus, UnitError
+
+MAX_SHOWN_ERRORS = 50
+
+# Outcome of ``register`` (the JSON's "outcome"): exit code and stderr warning follow from it.
+OK, PARTIAL, EMPTY, NOTHING, FAILED = (
+    "ok",
+    "partial",
+    "empty_manifest",
+    "nothing_registered",
+    "failed",
+)
+
+
+def outcome(result: JobResult) -> tuple[str, str | None, int]:
+    """(outcome, warning or None, exit code) of a finished register job.
+
+    * FAILED job (strict mode, quota, crash): ``failed``, exit 1.
+    * Empty manifest: ``empty_manifest``, a warning, exit 0 (nothing was asked, nothing lost).
+    * Rows but none registered, some failed (``--ignore-errors``): ``nothing_registered``, exit 1.
+    * Some rows failed (``--ignore-errors``): ``partial``, a warning, exit 0.
+    """
+    if result.status is JobStatus.FAILED:
+        return FAILED, None, 1
+    if result.total == 0:
+        return EMPTY, "manifest has no rows; nothing registered", 0
+    if result.registered == 0 and result.failed:
+        return NOTHING, f"all {result.failed} failed row(s); nothing registered", 1
+    if result.failed:
+        return PARTIAL, f"{result.failed} of {result.total} rows failed; see the unit errors", 0
+    return OK, None, 0
+
+
+def job_json(result: JobResult) -> dict[str, Any]:
+    data = result.model_dump(mode="json")
+    data["unit_errors"] = [
+        {"url": e.url, "error": e.error, "row": e.row} for e in result.unit_errors
+    ]
+    return data
+
+
+def unit_line(e: UnitError) -> str:
+    """``where: what`` of a unit error, the URL or row said once."""
+    row_label = f"(row {e.row})"
+    where = f"row {e.row}" if e.url == row_label or not e.url else e.url
+    message = e.error
+    prefixes = [f"{e.url}: "] if e.url else []
+    if e.row is not None:
+        prefixes += [f"row {e.row}, ", f"row {e.row}: "]
+    for prefix in prefixes:
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    return f"{where}: {message}"
+
+
+def print_job(result: JobResult) -> None:
+    colour = {"DONE": "green", "FAILED": "red", "PENDING": "yellow"}[result.status.value]
+    out.print(
+        f"job [bold]{escape(result.job_id)}[/] → folder [bold]{escape(result.folder)}[/]: "
+        f"[{colour}]{result.status.value}[/]",
+        highlight=False,
+    )
+    out.print(
+        f"  rows {result.total} · registered {result.registered} (created {result.created}, "
+        f"updated {result.updated}, unchanged {result.unchanged}) · skipped "
+        f"{result.skipped} · failed {result.failed} · bytes read {result.bytes_read}",
+        markup=False,
+        highlight=False,
+    )
+    if result.stats:
+        totals = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sorted(result.stats.items()))
+        out.print(f"  media: {totals}", markup=False, highlight=False)
+    for w in result.warnings[:20]:
+        out.print(f"  ! {unit_line(w)}", markup=False, highlight=False)
+    if result.error:
+        out.print(f"  {result.error}", style="red", markup=False, highlight=False)
+    for e in result.unit_errors[:MAX_SHOWN_ERRORS]:
+        out.print(f"  ✗ {unit_line(e)}", markup=False, highlight=False)
+    if len(result.unit_errors) > MAX_SHOWN_ERRORS:
+        out.print(f"  … and {len(result.unit_errors) - MAX_SHOWN_ERRORS} more (use --json)")
