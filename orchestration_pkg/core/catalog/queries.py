@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from orchestration_pkg.core.catalog.migrate import current_revision, upgrade
 from orchestration_pkg.core.catalog.records import (
     FileRecord,
     Folder,
@@ -35,7 +36,6 @@ from orchestration_pkg.core.catalog.schema import (
     files,
     folders,
     jobs,
-    metadata,
     normalize_db_url,
     unit_errors,
 )
@@ -95,17 +95,22 @@ def _pg_array_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class Catalog:
-    """Folders, files and jobs in one SQL database (tables are created on open)."""
+    """Folders, files and jobs in one SQL database (schema migrated to the newest on open)."""
 
     def __init__(self, url: str = DEFAULT_CATALOG_URL) -> None:
         parsed = make_url(normalize_db_url(url))
         self.display_url: str = parsed.render_as_string(hide_password=True)
         self.engine: Engine = _make_engine(parsed)
         self.dialect: str = self.engine.dialect.name
-        metadata.create_all(self.engine)
+        upgrade(self.engine)
 
     def __repr__(self) -> str:
         return f"Catalog({self.display_url!r})"
+
+    def schema_version(self) -> str | None:
+        """The schema revision the database is at (the newest one once opened)."""
+        with self.engine.connect() as conn:
+            return current_revision(conn)
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -80,6 +80,7 @@ _JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 _BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER
 
 # --------------------------------------------------------------------------- schema
+# The tables at the newest migration (``migrations/versions``); a change here needs a revision.
 
 metadata = sa.MetaData()
 
@@ -121,6 +122,7 @@ files = sa.Table(
     sa.Column("client_metadata", _JSON, nullable=False, default=dict),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("removed_at", UTCDateTime, nullable=True),  # 0002
     sa.UniqueConstraint("folder_id", "object_url", name="uq_op_files_folder_url"),
     sa.Index("ix_op_files_folder_key", "folder_id", "key"),
 )
@@ -146,6 +148,9 @@ jobs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
+    sa.Column("started_at", UTCDateTime, nullable=True),  # 0002
+    sa.Column("heartbeat_at", UTCDateTime, nullable=True),  # 0002
+    sa.Column("owner", sa.String(255), nullable=True),  # 0002
     sa.Index("ix_op_jobs_folder_created", "folder_id", "created_at"),
     sa.Index("ix_op_jobs_created", "created_at"),
 )
@@ -165,6 +170,7 @@ unit_errors = sa.Table(
     sa.Column("url", sa.Text, nullable=False),
     sa.Column("error", sa.Text, nullable=False),
     sa.Column("level", sa.String(8), nullable=False, default="error"),
+    sa.Column("code", sa.String(64), nullable=True),  # 0002
 )
 
 # --------------------------------------------------------------------------- URL helpers
