@@ -115,6 +115,9 @@ def _assert_data_intact(catalog: Catalog) -> None:
     assert (job.folder, job.status, job.registered, job.failed) == ("photos", JobStatus.DONE, 2, 1)
     assert [(e.row, e.url, e.error) for e in job.unit_errors] == [(3, "s3://b/bad.png", "NotFound")]
     assert [j.job_id for j in catalog.list_jobs("photos")] == ["a" * 32]
+    with catalog.engine.connect() as conn:  # 0003 filled in the folder names of old jobs
+        names = conn.execute(sa.text("SELECT folder_name, created_folder FROM op_jobs")).all()
+    assert names == [("photos", None)]
     # and the catalog still takes new writes
     with catalog.writer(photos.id) as writer:
         writer.upsert([files[0]])

@@ -3,8 +3,9 @@
 Built on SQLAlchemy 2 Core and usable on SQLite (default, WAL mode) and PostgreSQL (psycopg 3).
 Only canonical, unsigned object URLs are stored; a URL carrying a signature is refused.
 
-``schema`` holds the tables and engine setup, ``records`` the public records and URL guards,
-``queries`` the :class:`Catalog` API and ``writer`` the batched :class:`FileWriter`.
+``schema`` holds the tables and engine setup, ``migrate`` (+ ``migrations/``) brings a database
+to the newest schema on open, ``records`` the public records and URL guards, ``queries`` the
+:class:`Catalog` API (jobs in ``jobs``) and ``writer`` the batched :class:`FileWriter`.
 """
 
 from orchestration_pkg.core.catalog.queries import Catalog

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from orchestration_pkg.core.catalog.jobs import JobsMixin
 from orchestration_pkg.core.catalog.migrate import current_revision, upgrade
 from orchestration_pkg.core.catalog.records import (
     FileRecord,
@@ -22,25 +22,20 @@ from orchestration_pkg.core.catalog.records import (
     _chunks,
     _file_record,
     _folder,
-    _job_result,
     _json_dict,
-    _redact_text,
     _unsigned,
 )
 from orchestration_pkg.core.catalog.schema import (
     _CONTENT_FIELDS,
-    _JOB_COUNTS,
     DEFAULT_CATALOG_URL,
     _make_engine,
     _now,
     files,
     folders,
-    jobs,
     normalize_db_url,
-    unit_errors,
 )
 from orchestration_pkg.core.errors import NotFoundError
-from orchestration_pkg.core.models import JobResult, JobStatus, MediaKind, UnitError
+from orchestration_pkg.core.models import MediaKind
 
 if TYPE_CHECKING:
     from orchestration_pkg.core.catalog.writer import FileWriter
@@ -49,7 +44,6 @@ if TYPE_CHECKING:
 # PostgreSQL binds them as one array (= ANY(:urls)); SQLite binds one parameter per URL and
 # allows 32766 of them since 3.32 (the catalog needs >= 3.35 for RETURNING anyway).
 _IN_CHUNK = 5_000
-_UNIT_ERROR_CHUNK = 5_000
 
 _INSERT_FIELDS = ("object_url", *_CONTENT_FIELDS, "client_metadata")
 _JSON_FIELDS = frozenset({"media_metadata", "client_metadata"})
@@ -94,7 +88,7 @@ def _pg_array_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- catalog
 
 
-class Catalog:
+class Catalog(JobsMixin):
     """Folders, files and jobs in one SQL database (schema migrated to the newest on open)."""
 
     def __init__(self, url: str = DEFAULT_CATALOG_URL) -> None:
@@ -266,87 +260,7 @@ class Catalog:
                 found[row.object_url] = dict(row._mapping)
         return found
 
-    # ---------------------------------------------------------------- jobs
-
-    def create_job(
-        self,
-        folder_id: int,
-        integration: str,
-        manifest: str,
-        *,
-        ignore_errors: bool,
-        options: dict[str, Any] | None = None,
-    ) -> str:
-        """Record a PENDING job (committed at once) and return its id."""
-        job_id = uuid.uuid4().hex
-        values = {
-            "id": job_id,
-            "folder_id": folder_id,
-            "integration": integration,
-            "manifest": _unsigned(manifest),
-            "status": JobStatus.PENDING.value,
-            "ignore_errors": bool(ignore_errors),
-            "options": _json_dict(options),
-            "by_kind": {},
-            "stats": {},
-            "created_at": _now(),
-            **dict.fromkeys(_JOB_COUNTS, 0),
-        }
-        with self.engine.begin() as conn:
-            conn.execute(jobs.insert().values(values))
-        return job_id
-
-    def finish_job(self, result: JobResult) -> None:
-        """Store the outcome of a job and all its unit errors in one transaction."""
-        values = {
-            "status": result.status.value,
-            **{name: int(getattr(result, name)) for name in _JOB_COUNTS},
-            "by_kind": _json_dict(result.by_kind),
-            "stats": _json_dict(result.stats),
-            "error": _redact_text(result.error),
-            "finished_at": result.finished_at or _now(),
-        }
-        errors = [
-            {
-                "job_id": result.job_id,
-                "row": err.row,
-                "url": _unsigned(err.url),
-                "error": _redact_text(err.error) or "",
-                "level": level,
-            }
-            for level, items in (("error", result.unit_errors), ("warning", result.warnings))
-            for err in items
-        ]
-        with self.engine.begin() as conn:
-            done = conn.execute(jobs.update().where(jobs.c.id == result.job_id).values(values))
-            if done.rowcount == 0:
-                raise NotFoundError(f"unknown job '{result.job_id}'")
-            conn.execute(unit_errors.delete().where(unit_errors.c.job_id == result.job_id))
-            for chunk in _chunks(errors, _UNIT_ERROR_CHUNK):
-                conn.execute(unit_errors.insert(), list(chunk))
-
-    def _job_query(self) -> sa.Select[Any]:
-        return sa.select(jobs, folders.c.name.label("folder")).join(
-            folders, folders.c.id == jobs.c.folder_id
-        )
-
-    def get_job(self, job_id: str) -> JobResult:
-        """A job with its unit errors (by row); ``NotFoundError`` if unknown."""
-        with self.engine.connect() as conn:
-            row = conn.execute(self._job_query().where(jobs.c.id == job_id)).first()
-            if row is None:
-                raise NotFoundError(f"unknown job '{job_id}'")
-            stmt = (
-                sa.select(
-                    unit_errors.c.row, unit_errors.c.url, unit_errors.c.error, unit_errors.c.level
-                )
-                .where(unit_errors.c.job_id == job_id)
-                .order_by(unit_errors.c.row.is_(None), unit_errors.c.row, unit_errors.c.id)
-            )
-            found: dict[str, list[UnitError]] = {"error": [], "warning": []}
-            for r in conn.execute(stmt):
-                found[r.level].append(UnitError(row=r.row, url=r.url, error=r.error))
-        return _job_result(row, found["error"], found["warning"])
+    # ---------------------------------------------------------------- usage
 
     def folder_usage(self, folder_id: int, conn: Connection | None = None) -> tuple[int, int]:
         """(images, video frames) registered in a folder, for quotas; one query. With ``conn``
@@ -362,12 +276,3 @@ class Catalog:
             with self.engine.connect() as own:
                 images, frames = own.execute(stmt).one()
         return int(images or 0), int(frames or 0)
-
-    def list_jobs(self, folder: str | None = None, limit: int = 50) -> list[JobResult]:
-        """Most recent jobs first (optionally of one folder), without unit errors."""
-        stmt = self._job_query().order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit)
-        with self.engine.connect() as conn:
-            if folder is not None:
-                stmt = stmt.where(jobs.c.folder_id == self._folder_id(conn, folder))
-            rows = conn.execute(stmt).all()
-        return [_job_result(row) for row in rows]

@@ -131,12 +131,14 @@ jobs = sa.Table(
     "op_jobs",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column(
+    sa.Column(  # NULL once a failed job removed the folder it had created (0003)
         "folder_id",
         sa.Integer,
-        sa.ForeignKey("op_folders.id", ondelete="CASCADE"),
-        nullable=False,
+        sa.ForeignKey("op_folders.id", ondelete="SET NULL", name="fk_op_jobs_folder_id_op_folders"),
+        nullable=True,
     ),
+    sa.Column("folder_name", sa.String(255), nullable=True),  # 0003
+    sa.Column("created_folder", sa.Boolean, nullable=True),  # 0003: the job made its folder
     sa.Column("integration", sa.String(255), nullable=False),
     sa.Column("manifest", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
