@@ -8,12 +8,18 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from orchestration_pkg.core.catalog import Catalog, metadata
-from orchestration_pkg.core.catalog.migrate import VERSION_TABLE, head_revision, upgrade
+from orchestration_pkg.core.catalog.migrate import (
+    VERSION_TABLE,
+    head_revision,
+    known_revisions,
+    upgrade,
+)
 from orchestration_pkg.core.catalog.schema import _make_engine
 from orchestration_pkg.core.models import JobStatus
 
@@ -236,3 +242,17 @@ def test_sqlite_upgrade_returns_the_connection_as_it_was(tmp_path: Path) -> None
             assert conn.connection.driver_connection.isolation_level == ""
     finally:
         engine.dispose()
+
+
+def test_catalog_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    Catalog(url).dispose()
+    engine = _engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+    finally:
+        engine.dispose()
+    with pytest.raises(RuntimeError, match="revision 9999, newer than"):
+        Catalog(url)
+    assert known_revisions() == ["0001", "0002", "0003"]

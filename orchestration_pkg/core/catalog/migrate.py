@@ -34,11 +34,20 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 @functools.lru_cache(maxsize=1)
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head_revision() -> str:
     """The newest revision shipped with this version of the package."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = _scripts().get_current_head()
     assert head is not None
     return head
+
+
+def known_revisions() -> list[str]:
+    """Every revision shipped with this version of the package, oldest first."""
+    return [script.revision for script in reversed(list(_scripts().walk_revisions()))]
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -52,8 +61,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the catalog at ``engine`` to ``revision`` (a no-op when already there)."""
     wanted = head_revision() if revision == "head" else revision
     with engine.connect() as conn:
-        if current_revision(conn) == wanted:
-            return
+        current = current_revision(conn)
+    if current == wanted:
+        return
+    if current is not None and current not in known_revisions():
+        raise RuntimeError(
+            f"the catalog schema is at revision {current}, newer than this version of "
+            f"orchestration_pkg knows (up to {head_revision()}): upgrade orchestration_pkg"
+        )
     if engine.dialect.name == "sqlite":
         _upgrade_sqlite(engine, revision)
     else:
