@@ -122,14 +122,17 @@ def test_list_folders_counts(catalog: Catalog) -> None:
     assert catalog.get_folder("a").file_count == 3
 
 
-def test_deleting_folder_cascades(catalog: Catalog, folder_id: int) -> None:
+def test_deleting_folder_cascades_to_files_and_keeps_jobs(catalog: Catalog, folder_id: int) -> None:
     upsert(catalog, folder_id, [rec(1), rec(2)])
-    catalog.create_job(folder_id, "s3-main", "m.csv", ignore_errors=False)
+    job_id = catalog.create_job(folder_id, "s3-main", "m.csv", ignore_errors=False)
     with catalog.engine.begin() as conn:
         conn.execute(folders.delete())
     with catalog.engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(files)) == 0
-        assert conn.scalar(sa.select(sa.func.count()).select_from(jobs)) == 0
+        assert conn.execute(sa.select(jobs.c.folder_id, jobs.c.folder_name)).all() == [
+            (None, "photos")
+        ]
+    assert catalog.get_job(job_id).folder == "photos"  # the job history outlives the folder
 
 
 # ----------------------------------------------------------------------------- upsert
@@ -534,3 +537,58 @@ def test_plain_postgres_scheme_accepted(postgres_url: str) -> None:
         cat.ensure_folder("scheme-check")
     finally:
         cat.dispose()
+
+
+# ----------------------------------------------------------------------------- failed jobs
+
+
+def _finish(catalog: Catalog, job_id: str, status: JobStatus) -> JobResult:
+    error = "boom" if status is JobStatus.FAILED else None
+    result = catalog.get_job(job_id).model_copy(
+        update={"status": status, "failed": 1, "error": error}
+    )
+    result.unit_errors = [UnitError(url="s3://bucket/bad.jpg", error="NotFound", row=1)]
+    catalog.finish_job(result)
+    return catalog.get_job(job_id)
+
+
+def test_failed_job_removes_the_folder_it_created(catalog: Catalog) -> None:
+    folder, job_id = catalog.start_job(
+        "fresh", "s3-main", "m.csv", ignore_errors=False, description="d"
+    )
+    assert catalog.get_folder("fresh") == folder and folder.description == "d"
+    stored = _finish(catalog, job_id, JobStatus.FAILED)
+    assert catalog.list_folders() == []
+    assert (stored.folder, stored.status, stored.error) == ("fresh", JobStatus.FAILED, "boom")
+    assert [e.url for e in stored.unit_errors] == ["s3://bucket/bad.jpg"]
+    assert [j.job_id for j in catalog.list_jobs("fresh")] == [job_id]
+    with pytest.raises(NotFoundError):
+        catalog.count_files("fresh")
+
+
+def test_done_job_keeps_the_folder_it_created(catalog: Catalog) -> None:
+    _, job_id = catalog.start_job("fresh", "s3-main", "m.csv", ignore_errors=False)
+    _finish(catalog, job_id, JobStatus.DONE)
+    assert [f.name for f in catalog.list_folders()] == ["fresh"]
+
+
+def test_failed_job_leaves_an_existing_folder_untouched(catalog: Catalog, folder_id: int) -> None:
+    before = catalog.ensure_folder("photos", "kept", {"v": 1})
+    folder, job_id = catalog.start_job(
+        "photos", "s3-main", "m.csv", ignore_errors=False, description="new", client_metadata={}
+    )
+    assert folder == before  # start_job does not modify an existing folder
+    _finish(catalog, job_id, JobStatus.FAILED)
+    assert catalog.get_folder("photos") == before
+
+
+def test_failed_job_keeps_a_created_folder_that_others_use(catalog: Catalog) -> None:
+    folder, first = catalog.start_job("fresh", "s3-main", "a.csv", ignore_errors=False)
+    _, second = catalog.start_job("fresh", "s3-main", "b.csv", ignore_errors=False)
+    _finish(catalog, first, JobStatus.FAILED)  # another job runs in it
+    assert catalog.get_folder("fresh").id == folder.id
+    folder, third = catalog.start_job("other", "s3-main", "c.csv", ignore_errors=True)
+    upsert(catalog, folder.id, [rec(1)])  # committed batch of an ignore_errors job
+    _finish(catalog, third, JobStatus.FAILED)
+    assert catalog.get_folder("other").file_count == 1
+    assert catalog.get_job(second).folder == "fresh"

@@ -9,7 +9,7 @@ import pytest
 
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions
-from orchestration_pkg.core.errors import StorageError
+from orchestration_pkg.core.errors import NotFoundError, StorageError
 from orchestration_pkg.core.manifest import read_manifest
 from orchestration_pkg.core.models import JobStatus
 from orchestration_pkg.core.providers.s3.storage import S3Storage
@@ -132,8 +132,47 @@ def test_without_ignore_errors_one_bad_file_commits_nothing(tmp_path, bucket, st
     result = _register(catalog, storage, _manifest(tmp_path, bucket, missing))
     assert result.status is JobStatus.FAILED
     assert result.registered == 0 and result.failed == 1
-    assert catalog.count_files("photos") == 0
+    assert catalog.list_folders() == []  # not even the folder the job had created
     assert catalog.get_job(result.job_id).status is JobStatus.FAILED
+
+
+def test_failed_strict_job_leaves_no_new_folder(tmp_path, bucket, storage, catalog):
+    missing = [{"objectUrl": f"s3://{bucket.name}/raw/missing.jpg"}]
+    path = _manifest(tmp_path, bucket, missing)
+    engine = RegistrationEngine(catalog, storage)
+    opts = RegistrationOptions(folder_description="new", folder_metadata={"team": "cv"})
+    result = engine.register(read_manifest(path), "fresh", opts, manifest_name=str(path))
+    assert result.status is JobStatus.FAILED and result.folder == "fresh"
+    assert catalog.list_folders() == []
+    with pytest.raises(NotFoundError):
+        catalog.get_folder("fresh")
+    stored = catalog.get_job(result.job_id)  # the job and its unit errors stay readable
+    assert (stored.status, stored.folder, stored.failed) == (JobStatus.FAILED, "fresh", 1)
+    assert "NotFound" in stored.unit_errors[0].error
+    assert [j.job_id for j in catalog.list_jobs("fresh")] == [result.job_id]
+    # the same manifest without the bad row then creates the folder as usual
+    done = engine.register(read_manifest(_manifest(tmp_path, bucket)), "fresh", opts)
+    assert done.status is JobStatus.DONE
+    folder = catalog.get_folder("fresh")
+    assert (folder.file_count, folder.description, folder.client_metadata) == (
+        4,
+        "new",
+        {"team": "cv"},
+    )
+    assert {j.job_id for j in catalog.list_jobs("fresh")} == {result.job_id, done.job_id}
+
+
+def test_failed_strict_job_leaves_an_existing_folder_as_it_was(tmp_path, bucket, storage, catalog):
+    before = catalog.ensure_folder("photos", "kept", {"v": 1})
+    missing = [{"objectUrl": f"s3://{bucket.name}/raw/missing.jpg"}]
+    opts = {"folder_description": "changed", "folder_metadata": {"v": 2}}
+    result = _register(catalog, storage, _manifest(tmp_path, bucket, missing), **opts)
+    assert result.status is JobStatus.FAILED
+    assert catalog.get_folder("photos") == before  # same id, description, metadata, no files
+    done = _register(catalog, storage, _manifest(tmp_path, bucket), **opts)
+    assert done.status is JobStatus.DONE
+    after = catalog.get_folder("photos")
+    assert (after.id, after.description, after.client_metadata) == (before.id, "changed", {"v": 2})
 
 
 def test_batches_respect_limits(tmp_path, bucket, storage, catalog):
@@ -255,4 +294,4 @@ def test_an_unexpected_crash_marks_the_job_failed(tmp_path, bucket, storage, cat
         engine.register(read_manifest(_manifest(tmp_path, bucket)), "photos")
     (job,) = catalog.list_jobs("photos")
     assert job.status is JobStatus.FAILED and job.error == "aborted: Boom"
-    assert catalog.count_files("photos") == 0
+    assert catalog.list_folders() == []  # the folder it created went with it

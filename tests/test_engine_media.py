@@ -103,7 +103,7 @@ def test_job_quota_fails_before_registering_anything(env):
     )
     assert result.status is JobStatus.FAILED
     assert "max_images_per_job=2 exceeded by 1" in result.error
-    assert env[3].count_files("f") == 0
+    assert env[3].list_folders() == []  # nothing registered, no empty folder left
 
 
 def test_folder_quota_counts_what_is_already_there(env):

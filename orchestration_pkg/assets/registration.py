@@ -20,6 +20,7 @@ from dagster import (
 from pydantic import Field
 
 from orchestration_pkg.core.engine import RegistrationOptions
+from orchestration_pkg.core.errors import NotFoundError
 from orchestration_pkg.core.models import JobStatus, RowError
 from orchestration_pkg.core.registration import open_manifest, register_manifest
 from orchestration_pkg.core.urls import redact_url
@@ -96,7 +97,11 @@ def registered_folder(
         catalog=platform.catalog(),
         storage=platform.storage(manifest["integration"]),
     )
-    folder = platform.catalog().get_folder(result.folder)
+    try:
+        folder = platform.catalog().get_folder(result.folder)
+        folder_files, folder_bytes = folder.file_count, folder.total_bytes
+    except NotFoundError:  # a failed job removes the folder it had created
+        folder_files = folder_bytes = 0
     context.log.info(
         "job %s %s: %d registered, %d failed",
         result.job_id,
@@ -110,8 +115,8 @@ def registered_folder(
             "job_id": result.job_id,
             "status": result.status.value,
             "folder": result.folder,
-            "folder_files": folder.file_count,
-            "folder_bytes": folder.total_bytes,
+            "folder_files": folder_files,
+            "folder_bytes": folder_bytes,
         },
     )
 

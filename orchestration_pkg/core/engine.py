@@ -136,13 +136,15 @@ class RegistrationEngine:
     ) -> JobResult:
         """Run one upload job to completion and return its result (also stored)."""
         opts = options or RegistrationOptions()
-        target = self.catalog.ensure_folder(folder, opts.folder_description, opts.folder_metadata)
-        job_id = self.catalog.create_job(
-            target.id,
+        # a missing folder is created for the job, and removed again if the job fails
+        target, job_id = self.catalog.start_job(
+            folder,
             self.storage.name,
             redact_url(manifest_name),
             ignore_errors=opts.ignore_errors,
             options={"fetch": opts.fetch, "concurrency": opts.concurrency},
+            description=opts.folder_description,
+            client_metadata=opts.folder_metadata,
         )
         result = JobResult(
             job_id=job_id,
@@ -177,6 +179,8 @@ class RegistrationEngine:
             )
         else:
             result.status = JobStatus.DONE
+            # an existing folder takes the given description/metadata only when the job succeeds
+            self.catalog.ensure_folder(folder, opts.folder_description, opts.folder_metadata)
         result.by_kind = dict(tally.kinds) if not tally.aborted else {}
         result.stats = {k: round(v, 3) for k, v in tally.stats.items()} if not tally.aborted else {}
         result.unit_errors.sort(key=lambda e: (e.row is None, e.row or 0))

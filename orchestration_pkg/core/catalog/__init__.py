@@ -1,0 +1,47 @@
+"""The dataset catalog: folders, registered files, upload jobs and their unit errors.
+
+Built on SQLAlchemy 2 Core and usable on SQLite (default, WAL mode) and PostgreSQL (psycopg 3).
+Only canonical, unsigned object URLs are stored; a URL carrying a signature is refused.
+
+``schema`` holds the tables and engine setup, ``migrate`` (+ ``migrations/``) brings a database
+to the newest schema on open, ``records`` the public records and URL guards, ``queries`` the
+:class:`Catalog` API (jobs in ``jobs``) and ``writer`` the batched :class:`FileWriter`.
+"""
+
+from orchestration_pkg.core.catalog.queries import Catalog
+from orchestration_pkg.core.catalog.records import (
+    FileRecord,
+    Folder,
+    UpsertCounts,
+    is_signed_url,
+)
+from orchestration_pkg.core.catalog.schema import (
+    DEFAULT_CATALOG_URL,
+    UTCDateTime,
+    files,
+    folders,
+    jobs,
+    metadata,
+    normalize_db_url,
+    redact_db_url,
+    unit_errors,
+)
+from orchestration_pkg.core.catalog.writer import FileWriter
+
+__all__ = [
+    "DEFAULT_CATALOG_URL",
+    "Catalog",
+    "FileRecord",
+    "FileWriter",
+    "Folder",
+    "UTCDateTime",
+    "UpsertCounts",
+    "files",
+    "folders",
+    "is_signed_url",
+    "jobs",
+    "metadata",
+    "normalize_db_url",
+    "redact_db_url",
+    "unit_errors",
+]

@@ -1,0 +1,241 @@
+"""Upload jobs in the catalog: start, finish (with unit errors), read back.
+
+A job that creates its folder and then fails removes that folder again, so a failed strict job
+leaves no empty folder behind; the job row stays (``folder_id`` NULL, ``folder_name`` kept).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from orchestration_pkg.core.catalog.records import (
+    Folder,
+    _chunks,
+    _job_result,
+    _json_dict,
+    _redact_text,
+    _unsigned,
+)
+from orchestration_pkg.core.catalog.schema import (
+    _JOB_COUNTS,
+    _now,
+    files,
+    folders,
+    jobs,
+    unit_errors,
+)
+from orchestration_pkg.core.errors import NotFoundError
+from orchestration_pkg.core.models import JobResult, JobStatus, UnitError
+
+_UNIT_ERROR_CHUNK = 5_000
+_START_ATTEMPTS = 3
+
+
+class JobsMixin:
+    """The job half of :class:`~orchestration_pkg.core.catalog.Catalog`."""
+
+    if TYPE_CHECKING:
+        engine: Engine
+
+        def _load_folder(self, conn: Connection, name: str) -> Folder | None: ...
+        def _dialect_insert(self, table: sa.Table) -> Any: ...
+
+    def _job_values(
+        self, folder_id: int, folder_name: str, integration: str, manifest: str, **extra: Any
+    ) -> dict[str, Any]:
+        return {
+            "id": uuid.uuid4().hex,
+            "folder_id": folder_id,
+            "folder_name": folder_name,
+            "integration": integration,
+            "manifest": _unsigned(manifest),
+            "status": JobStatus.PENDING.value,
+            "by_kind": {},
+            "stats": {},
+            "created_at": _now(),
+            **dict.fromkeys(_JOB_COUNTS, 0),
+            **extra,
+        }
+
+    def create_job(
+        self,
+        folder_id: int,
+        integration: str,
+        manifest: str,
+        *,
+        ignore_errors: bool,
+        options: dict[str, Any] | None = None,
+    ) -> str:
+        """Record a PENDING job in an existing folder (committed at once); returns its id."""
+        with self.engine.begin() as conn:
+            name = conn.scalar(sa.select(folders.c.name).where(folders.c.id == folder_id))
+            if name is None:
+                raise NotFoundError(f"unknown folder id {folder_id}")
+            values = self._job_values(
+                folder_id,
+                name,
+                integration,
+                manifest,
+                ignore_errors=bool(ignore_errors),
+                options=_json_dict(options),
+                created_folder=False,
+            )
+            conn.execute(jobs.insert().values(values))
+        return str(values["id"])
+
+    def start_job(
+        self,
+        folder: str,
+        integration: str,
+        manifest: str,
+        *,
+        ignore_errors: bool,
+        options: dict[str, Any] | None = None,
+        description: str | None = None,
+        client_metadata: dict[str, Any] | None = None,
+    ) -> tuple[Folder, str]:
+        """Record a PENDING job into ``folder``, creating the folder (with ``description`` and
+        ``client_metadata``) if missing; an existing folder is not modified. One short
+        transaction; if the job fails, :meth:`finish_job` removes a folder it created."""
+        if not folder or not folder.strip():
+            raise ValueError("a folder name must not be empty")
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            try:
+                return self._start_job(
+                    folder,
+                    integration,
+                    manifest,
+                    ignore_errors=bool(ignore_errors),
+                    options=_json_dict(options),
+                    description=description,
+                    client_metadata=_json_dict(client_metadata),
+                )
+            except IntegrityError:  # the folder was removed by a failing job meanwhile
+                if attempt == _START_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _start_job(
+        self,
+        folder: str,
+        integration: str,
+        manifest: str,
+        *,
+        description: str | None,
+        client_metadata: dict[str, Any],
+        **job: Any,
+    ) -> tuple[Folder, str]:
+        values = {
+            "name": folder,
+            "description": description,
+            "client_metadata": client_metadata,
+            "created_at": _now(),
+        }
+        insert = self._dialect_insert(folders).values(**values)
+        insert = insert.on_conflict_do_nothing(index_elements=[folders.c.name])
+        with self.engine.begin() as conn:
+            # INSERT first: on SQLite this takes the write lock before anything is read
+            created = conn.scalar(insert.returning(folders.c.id)) is not None
+            target = self._load_folder(conn, folder)
+            assert target is not None
+            row = self._job_values(
+                target.id, folder, integration, manifest, created_folder=created, **job
+            )
+            conn.execute(jobs.insert().values(row))
+        return target, str(row["id"])
+
+    def finish_job(self, result: JobResult) -> None:
+        """Store the outcome of a job and all its unit errors in one transaction.
+
+        A FAILED job that created its folder removes it when nothing else uses it (no files,
+        no other job), so a failed registration leaves no empty folder behind.
+        """
+        values = {
+            "status": result.status.value,
+            **{name: int(getattr(result, name)) for name in _JOB_COUNTS},
+            "by_kind": _json_dict(result.by_kind),
+            "stats": _json_dict(result.stats),
+            "error": _redact_text(result.error),
+            "finished_at": result.finished_at or _now(),
+        }
+        errors = [
+            {
+                "job_id": result.job_id,
+                "row": err.row,
+                "url": _unsigned(err.url),
+                "error": _redact_text(err.error) or "",
+                "level": level,
+            }
+            for level, items in (("error", result.unit_errors), ("warning", result.warnings))
+            for err in items
+        ]
+        with self.engine.begin() as conn:
+            stmt = jobs.update().where(jobs.c.id == result.job_id).values(values)
+            done = conn.execute(stmt.returning(jobs.c.folder_id, jobs.c.created_folder)).first()
+            if done is None:
+                raise NotFoundError(f"unknown job '{result.job_id}'")
+            conn.execute(unit_errors.delete().where(unit_errors.c.job_id == result.job_id))
+            for chunk in _chunks(errors, _UNIT_ERROR_CHUNK):
+                conn.execute(unit_errors.insert(), list(chunk))
+            if result.status is JobStatus.FAILED and done.created_folder and done.folder_id:
+                self._drop_unused_folder(conn, done.folder_id, result.job_id)
+
+    def _drop_unused_folder(self, conn: Connection, folder_id: int, job_id: str) -> None:
+        """Delete folder ``folder_id`` unless it holds files or another job's rows."""
+        # Row lock first (PostgreSQL), so a job starting into this folder either commits
+        # before the checks below (and keeps the folder) or waits and then retries.
+        lock = sa.select(folders.c.id).where(folders.c.id == folder_id).with_for_update()
+        if conn.scalar(lock) is None:
+            return
+        has_files = sa.exists().where(files.c.folder_id == folder_id)
+        other_jobs = sa.exists().where(jobs.c.folder_id == folder_id, jobs.c.id != job_id)
+        conn.execute(folders.delete().where(folders.c.id == folder_id, ~has_files, ~other_jobs))
+
+    def _job_query(self) -> sa.Select[Any]:
+        name = sa.func.coalesce(folders.c.name, jobs.c.folder_name).label("folder")
+        return sa.select(jobs, name).outerjoin(folders, folders.c.id == jobs.c.folder_id)
+
+    def get_job(self, job_id: str) -> JobResult:
+        """A job with its unit errors (by row); ``NotFoundError`` if unknown."""
+        with self.engine.connect() as conn:
+            row = conn.execute(self._job_query().where(jobs.c.id == job_id)).first()
+            if row is None:
+                raise NotFoundError(f"unknown job '{job_id}'")
+            stmt = (
+                sa.select(
+                    unit_errors.c.row, unit_errors.c.url, unit_errors.c.error, unit_errors.c.level
+                )
+                .where(unit_errors.c.job_id == job_id)
+                .order_by(unit_errors.c.row.is_(None), unit_errors.c.row, unit_errors.c.id)
+            )
+            found: dict[str, list[UnitError]] = {"error": [], "warning": []}
+            for r in conn.execute(stmt):
+                found[r.level].append(UnitError(row=r.row, url=r.url, error=r.error))
+        return _job_result(row, found["error"], found["warning"])
+
+    def list_jobs(
+        self, folder: str | None = None, limit: int = 50, status: str | None = None
+    ) -> list[JobResult]:
+        """Most recent jobs first (optionally of one status), without unit errors. With
+        ``folder``: the jobs of that folder and those of a removed folder of that name;
+        ``NotFoundError`` if there are neither."""
+        stmt = self._job_query().order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit)
+        if status is not None:
+            stmt = stmt.where(jobs.c.status == status)
+        with self.engine.connect() as conn:
+            if folder is not None:
+                folder_id = conn.scalar(sa.select(folders.c.id).where(folders.c.name == folder))
+                removed = sa.and_(jobs.c.folder_id.is_(None), jobs.c.folder_name == folder)
+                if folder_id is not None:
+                    stmt = stmt.where(sa.or_(jobs.c.folder_id == folder_id, removed))
+                else:
+                    stmt = stmt.where(removed)
+            rows = conn.execute(stmt).all()
+        if folder is not None and not rows and folder_id is None:
+            raise NotFoundError(f"unknown folder '{folder}'")
+        return [_job_result(row) for row in rows]

@@ -1,0 +1,230 @@
+"""Catalog schema: tables, column types, engine creation and per-connection pragmas.
+
+Built on SQLAlchemy 2 Core and usable on SQLite (default, WAL mode) and PostgreSQL (psycopg 3).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_CATALOG_URL = "sqlite:///catalog.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_JOB_COUNTS = (
+    "total",
+    "registered",
+    "created",
+    "updated",
+    "unchanged",
+    "skipped",
+    "failed",
+    "bytes_read",
+    "requests",
+)
+# Columns a re-run compares (and rewrites when one differs); client_metadata is handled apart.
+_CONTENT_FIELDS = (
+    "integration",
+    "key",
+    "title",
+    "external_id",
+    "media_kind",
+    "size",
+    "etag",
+    "content_type",
+    "last_modified",
+    "width",
+    "height",
+    "frame_count",
+    "media_metadata",
+)
+
+
+# --------------------------------------------------------------------------- column types
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (naive input is taken as UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return _utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return _utc(value)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Normalise a datetime to aware UTC; naive values are assumed to be UTC already."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+_BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER
+
+# --------------------------------------------------------------------------- schema
+# The tables at the newest migration (``migrations/versions``); a change here needs a revision.
+
+metadata = sa.MetaData()
+
+folders = sa.Table(
+    "op_folders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("client_metadata", _JSON, nullable=False, default=dict),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=_now),
+    sa.CheckConstraint("name <> ''", name="ck_op_folders_name_not_empty"),
+)
+
+files = sa.Table(
+    "op_files",
+    metadata,
+    sa.Column("id", _BIGID, primary_key=True, autoincrement=True),
+    sa.Column(
+        "folder_id",
+        sa.Integer,
+        sa.ForeignKey("op_folders.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("integration", sa.String(255), nullable=False),
+    sa.Column("object_url", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("title", sa.Text),
+    sa.Column("external_id", sa.Text),
+    sa.Column("media_kind", sa.String(32)),
+    sa.Column("size", sa.BigInteger),
+    sa.Column("etag", sa.Text),
+    sa.Column("content_type", sa.Text),
+    sa.Column("last_modified", UTCDateTime),
+    sa.Column("width", sa.Integer),
+    sa.Column("height", sa.Integer),
+    sa.Column("frame_count", sa.BigInteger),
+    sa.Column("media_metadata", _JSON, nullable=False, default=dict),
+    sa.Column("client_metadata", _JSON, nullable=False, default=dict),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("removed_at", UTCDateTime, nullable=True),  # 0002
+    sa.UniqueConstraint("folder_id", "object_url", name="uq_op_files_folder_url"),
+    sa.Index("ix_op_files_folder_key", "folder_id", "key"),
+)
+
+jobs = sa.Table(
+    "op_jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(  # NULL once a failed job removed the folder it had created (0003)
+        "folder_id",
+        sa.Integer,
+        sa.ForeignKey("op_folders.id", ondelete="SET NULL", name="fk_op_jobs_folder_id_op_folders"),
+        nullable=True,
+    ),
+    sa.Column("folder_name", sa.String(255), nullable=True),  # 0003
+    sa.Column("created_folder", sa.Boolean, nullable=True),  # 0003: the job made its folder
+    sa.Column("integration", sa.String(255), nullable=False),
+    sa.Column("manifest", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("ignore_errors", sa.Boolean, nullable=False, default=False),
+    sa.Column("options", _JSON, nullable=False, default=dict),
+    *(sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in _JOB_COUNTS),
+    sa.Column("by_kind", _JSON, nullable=False, default=dict),
+    sa.Column("stats", _JSON, nullable=False, default=dict),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("started_at", UTCDateTime, nullable=True),  # 0002
+    sa.Column("heartbeat_at", UTCDateTime, nullable=True),  # 0002
+    sa.Column("owner", sa.String(255), nullable=True),  # 0002
+    sa.Index("ix_op_jobs_folder_created", "folder_id", "created_at"),
+    sa.Index("ix_op_jobs_created", "created_at"),
+)
+
+unit_errors = sa.Table(
+    "op_unit_errors",
+    metadata,
+    sa.Column("id", _BIGID, primary_key=True, autoincrement=True),
+    sa.Column(
+        "job_id",
+        sa.String(32),
+        sa.ForeignKey("op_jobs.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("row", sa.Integer, nullable=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("level", sa.String(8), nullable=False, default="error"),
+    sa.Column("code", sa.String(64), nullable=True),  # 0002
+)
+
+# --------------------------------------------------------------------------- URL helpers
+
+
+def normalize_db_url(url: str) -> str:
+    """Rewrite ``postgres://`` and ``postgresql://`` to the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def redact_db_url(url: str) -> str:
+    """The database URL with its password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL, busy timeout and foreign keys for every new SQLite connection."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _make_engine(url: URL) -> Engine:
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise ValueError(f"the catalog needs SQLite >= 3.35, found {sqlite3.sqlite_version}")
+        database = url.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if backend == "postgresql":
+        # No server-side prepared statements: a generic plan cached while a table was still
+        # small (no statistics yet) turns the ``object_url = ANY(:urls)`` lookup into a
+        # per-row scan of the whole array; custom plans hash it. Also safe behind PgBouncer.
+        return sa.create_engine(url, pool_pre_ping=True, connect_args={"prepare_threshold": None})
+    raise ValueError(
+        f"unsupported catalog database '{backend}': use sqlite:///path.db or postgresql://…"
+    )

@@ -1,0 +1,258 @@
+"""Schema migrations: new catalogs at head, pre-Alembic and older catalogs upgraded in place."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from orchestration_pkg.core.catalog import Catalog, metadata
+from orchestration_pkg.core.catalog.migrate import (
+    VERSION_TABLE,
+    head_revision,
+    known_revisions,
+    upgrade,
+)
+from orchestration_pkg.core.catalog.schema import _make_engine
+from orchestration_pkg.core.models import JobStatus
+
+SQL_DIR = Path(__file__).parent / "fixtures" / "sql"
+ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2024, 5, 1, 12, 30, 15, tzinfo=timezone.utc)
+
+
+def _engine(url: str) -> sa.Engine:
+    return _make_engine(sa.make_url(url))
+
+
+def _create_pre_alembic_schema(engine: sa.Engine) -> None:
+    """The tables exactly as the last version without migrations created them."""
+    sql = (SQL_DIR / f"catalog_pre_alembic.{engine.dialect.name}.sql").read_text()
+    statements = [s.strip() for s in sql.split(";\n")]
+    with engine.begin() as conn:
+        for statement in statements:
+            lines = [ln for ln in statement.splitlines() if not ln.startswith("--")]
+            if "".join(lines).strip():
+                conn.exec_driver_sql("\n".join(lines))
+
+
+def _fill_old_catalog(engine: sa.Engine) -> None:
+    """Folders, files, jobs and unit errors written through the old tables (reflected)."""
+    old = sa.MetaData()
+    old.reflect(engine, only=["op_folders", "op_files", "op_jobs", "op_unit_errors"])
+    t = old.tables
+    counts = dict.fromkeys(
+        ("total", "registered", "created", "updated", "unchanged", "skipped", "bytes_read"), 2
+    )
+    counts.update(failed=1, requests=3)
+    with engine.begin() as conn:
+        for row in (
+            {"id": 1, "name": "photos", "description": "d", "client_metadata": {"t": 1}},
+            {"id": 2, "name": "empty", "description": None, "client_metadata": {}},
+        ):
+            conn.execute(t["op_folders"].insert().values(**row, created_at=T0))
+        for i in range(2):
+            conn.execute(
+                t["op_files"]
+                .insert()
+                .values(
+                    folder_id=1,
+                    integration="s3-main",
+                    object_url=f"s3://b/k{i}.png",
+                    key=f"k{i}.png",
+                    media_kind="image",
+                    size=10 + i,
+                    width=4,
+                    height=3,
+                    last_modified=T0,
+                    media_metadata={"format": "png"},
+                    client_metadata={"i": i},
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
+        conn.execute(
+            t["op_jobs"]
+            .insert()
+            .values(
+                id="a" * 32,
+                folder_id=1,
+                integration="s3-main",
+                manifest="m.json",
+                status="DONE",
+                ignore_errors=True,
+                options={"fetch": "auto"},
+                by_kind={"image": 2},
+                stats={},
+                error=None,
+                created_at=T0,
+                finished_at=T0,
+                **counts,
+            )
+        )
+        conn.execute(
+            t["op_unit_errors"]
+            .insert()
+            .values(job_id="a" * 32, row=3, url="s3://b/bad.png", error="NotFound", level="error")
+        )
+
+
+def _assert_data_intact(catalog: Catalog) -> None:
+    assert [(f.name, f.file_count, f.total_bytes) for f in catalog.list_folders()] == [
+        ("empty", 0, 0),
+        ("photos", 2, 21),
+    ]
+    photos = catalog.get_folder("photos")
+    assert (photos.description, photos.client_metadata, photos.created_at) == ("d", {"t": 1}, T0)
+    files = list(catalog.iter_files("photos"))
+    assert [(f.key, f.size, f.client_metadata) for f in files] == [
+        ("k0.png", 10, {"i": 0}),
+        ("k1.png", 11, {"i": 1}),
+    ]
+    assert files[0].last_modified == T0 and files[0].media_metadata == {"format": "png"}
+    job = catalog.get_job("a" * 32)
+    assert (job.folder, job.status, job.registered, job.failed) == ("photos", JobStatus.DONE, 2, 1)
+    assert [(e.row, e.url, e.error) for e in job.unit_errors] == [(3, "s3://b/bad.png", "NotFound")]
+    assert [j.job_id for j in catalog.list_jobs("photos")] == ["a" * 32]
+    with catalog.engine.connect() as conn:  # 0003 filled in the folder names of old jobs
+        names = conn.execute(sa.text("SELECT folder_name, created_folder FROM op_jobs")).all()
+    assert names == [("photos", None)]
+    # and the catalog still takes new writes
+    with catalog.writer(photos.id) as writer:
+        writer.upsert([files[0]])
+
+
+def _version(engine: sa.Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE}
+        ).get_current_revision()
+
+
+def test_new_catalog_is_at_head_and_matches_the_tables(catalog_url: str) -> None:
+    catalog = Catalog(catalog_url)
+    try:
+        assert catalog.schema_version() == head_revision()
+        with catalog.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            assert compare_metadata(context, metadata) == []
+    finally:
+        catalog.dispose()
+    again = Catalog(catalog_url)  # opening an up-to-date catalog changes nothing
+    try:
+        assert again.schema_version() == head_revision()
+    finally:
+        again.dispose()
+
+
+def test_pre_alembic_catalog_is_upgraded_in_place(catalog_url: str) -> None:
+    engine = _engine(catalog_url)
+    try:
+        _create_pre_alembic_schema(engine)
+        _fill_old_catalog(engine)
+        assert _version(engine) is None
+    finally:
+        engine.dispose()
+    catalog = Catalog(catalog_url)
+    try:
+        assert catalog.schema_version() == head_revision()
+        _assert_data_intact(catalog)
+        with catalog.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            assert compare_metadata(context, metadata) == []
+            names = sa.inspect(conn).get_table_names()
+        assert VERSION_TABLE in names and "alembic_version" not in names
+    finally:
+        catalog.dispose()
+
+
+def test_catalog_at_0001_upgrades_to_head(catalog_url: str) -> None:
+    engine = _engine(catalog_url)
+    try:
+        upgrade(engine, "0001")
+        assert _version(engine) == "0001"
+        _fill_old_catalog(engine)
+    finally:
+        engine.dispose()
+    catalog = Catalog(catalog_url)
+    try:
+        assert catalog.schema_version() == head_revision() != "0001"
+        _assert_data_intact(catalog)
+        with catalog.engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("op_jobs")}
+            started = conn.scalar(sa.text("SELECT started_at FROM op_jobs"))
+        assert {"started_at", "heartbeat_at", "owner"} <= columns and started is None
+    finally:
+        catalog.dispose()
+
+
+_OPEN = """
+import sys, time
+from orchestration_pkg.core.catalog import Catalog
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+cat = Catalog(sys.argv[1])
+cat.ensure_folder("shared")
+print(cat.schema_version())
+cat.dispose()
+"""
+
+
+def test_processes_opening_a_new_catalog_at_once(catalog_url: str) -> None:
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.time() + 3  # after every interpreter has imported the package
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN, catalog_url, str(start)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+        assert out.strip() == head_revision()
+    catalog = Catalog(catalog_url)
+    try:
+        assert [f.name for f in catalog.list_folders()] == ["shared"]
+    finally:
+        catalog.dispose()
+
+
+def test_sqlite_upgrade_returns_the_connection_as_it_was(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    engine = _engine(url)
+    try:
+        upgrade(engine)
+        upgrade(engine)
+        assert _version(engine) == head_revision()
+        with engine.connect() as conn:  # the pooled connection is back to normal
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.connection.driver_connection.isolation_level == ""
+    finally:
+        engine.dispose()
+
+
+def test_catalog_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    Catalog(url).dispose()
+    engine = _engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+    finally:
+        engine.dispose()
+    with pytest.raises(RuntimeError, match="revision 9999, newer than"):
+        Catalog(url)
+    assert known_revisions() == ["0001", "0002", "0003"]
