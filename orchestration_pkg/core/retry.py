@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from orchestration_pkg.core.errors import StorageError
 
@@ -50,22 +51,47 @@ class RetryPolicy:
     def call(self, fn: Callable[[], T], *, what: str = "") -> T:
         """``fn()`` retried on transient :class:`StorageError` within attempts and deadline.
 
-        ``what`` names the target in debug logs; it must never carry a signed query string.
+        ``what`` names the target in logs; it must never carry a signed query string.
         """
         attempt = 1
         while True:
             try:
                 return fn()
             except StorageError as exc:
-                if not exc.transient or attempt >= self.max_attempts:
-                    raise
-                wait = self.delay(attempt)
-                left = remaining()
-                if left is not None and left <= wait:
-                    raise
-                log.info("retrying %s after %s (attempt %d)", what, exc.code, attempt)
-                time.sleep(wait)
+                self._wait_or_raise(exc, attempt, what)
                 attempt += 1
+
+    def iterate(
+        self,
+        list_from: Callable[[str], Iterator[T]],
+        start_after: str,
+        key_of: Callable[[T], str],
+        *,
+        what: str = "",
+    ) -> Iterator[T]:
+        """Items of a key-ordered listing, resumed after the last key yielded on a transient
+        error; ``max_attempts`` counts consecutive failures without progress."""
+        attempt, last = 1, start_after
+        while True:
+            try:
+                for item in list_from(last):
+                    yield item
+                    last, attempt = key_of(item), 1
+                return
+            except StorageError as exc:
+                self._wait_or_raise(exc, attempt, what)
+                attempt += 1
+
+    def _wait_or_raise(self, exc: StorageError, attempt: int, what: str) -> None:
+        """Sleep before the next attempt, or re-raise ``exc`` when no attempt is left."""
+        if not exc.transient or attempt >= self.max_attempts:
+            raise exc
+        wait = self.delay(attempt)
+        left = remaining()
+        if left is not None and left <= wait:
+            raise exc
+        log.info("retrying %s after %s (attempt %d)", what, exc.code, attempt)
+        time.sleep(wait)
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)
@@ -90,3 +116,30 @@ def deadline(seconds: float) -> Iterator[None]:
         yield
     finally:
         _deadline.reset(token)
+
+
+def retried(method: Callable[..., T]) -> Callable[..., T]:
+    """Decorate a storage method ``(self, key, ...)``: one request under ``self.retry_policy``."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, key: str, *args: Any, **kwargs: Any) -> T:
+        return self.retry_policy.call(
+            lambda: method(self, key, *args, **kwargs), what=self.canonical_url(key)
+        )
+
+    return wrapper
+
+
+def retried_listing(method: Callable[..., Iterator[T]]) -> Callable[..., Iterator[T]]:
+    """Decorate ``list(self, prefix, start_after)``: resumed after the last key on errors."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, prefix: str = "", start_after: str = "") -> Iterator[T]:
+        return self.retry_policy.iterate(
+            lambda after: method(self, prefix, after),
+            start_after,
+            lambda info: info.key,
+            what=self.canonical_url(self.prefix + prefix),
+        )
+
+    return wrapper
