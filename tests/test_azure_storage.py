@@ -138,7 +138,9 @@ def test_is_a_storage_with_attributes(storage: AzureStorage, azure_container: An
 
 def test_client_options(storage: AzureStorage) -> None:
     config = storage.service._config
-    assert config.retry_policy.total_retries == azclients.RETRY_TOTAL == 5
+    # azure-core retries nothing: core/retry.py's one policy retries every request.
+    assert config.retry_policy.total_retries == azclients.RETRY_TOTAL == 0
+    assert storage.retry_policy.max_attempts == 4
     assert config.logging_policy.enable_http_logger is False
     assert config.max_single_get_size == config.max_chunk_get_size == azclients.DOWNLOAD_CHUNK
 

@@ -193,10 +193,15 @@ def test_expired_presigned_url_says_so(http_files: Any) -> None:
 
 def test_transient_errors(http_files: Any) -> None:
     url = http_files.add("/busy", b"x")
-    http_files.fail("/busy", 503)
+    direct = storage()
+    attempts = direct.retry_policy.max_attempts
+    http_files.fail("/busy", *[503] * attempts)
     with pytest.raises(StorageError) as info:
-        storage().head(url)
+        direct.head(url)
     assert info.value.transient is True
+    assert len(http_files.requests) == attempts  # our one policy; urllib3 retries nothing
+    http_files.fail("/busy", 503)
+    assert direct.head(url).size == 1  # one 503, then served: retried
 
 
 def test_refused_addresses_never_connect(socket_connects: list[Any], http_files: Any) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions
-from orchestration_pkg.core.errors import NotFoundError, StorageError
+from orchestration_pkg.core.errors import NotFoundError
 from orchestration_pkg.core.manifest import read_manifest
 from orchestration_pkg.core.models import JobStatus
 from orchestration_pkg.core.providers.s3.storage import S3Storage
@@ -185,34 +185,6 @@ def test_batches_respect_limits(tmp_path, bucket, storage, catalog):
         progress=lambda p: batches.append(p.batches),
     )
     assert max(batches) == 2  # 4 images in batches of ≤3
-
-
-class _Flaky:
-    """Wraps a real storage; the first call per key raises a transient error (throttling)."""
-
-    def __init__(self, inner):
-        self.inner, self.seen = inner, set()
-        self.name, self.provider = inner.name, inner.provider
-
-    def __getattr__(self, attr):
-        return getattr(self.inner, attr)
-
-    def read_range(self, key, start, length):
-        if key not in self.seen:
-            self.seen.add(key)
-            raise StorageError(f"{key}: SlowDown", code="Throttled", transient=True)
-        return self.inner.read_range(key, start, length)
-
-
-def test_transient_errors_are_retried(tmp_path, bucket, storage, catalog):
-    flaky = _Flaky(storage)
-    result = RegistrationEngine(catalog, flaky).register(
-        read_manifest(_manifest(tmp_path, bucket)),
-        "photos",
-        RegistrationOptions(backoff_seconds=0.001),
-    )
-    assert result.status is JobStatus.DONE and result.registered == 4
-    assert flaky.seen == set(KEYS)
 
 
 def test_fetch_none_trusts_manifest_and_makes_no_request(tmp_path, bucket, storage, catalog):

@@ -79,8 +79,9 @@ def test_is_a_storage_with_attributes(storage: S3Storage, s3_bucket: Any) -> Non
 def test_client_config(storage: S3Storage) -> None:
     cfg = storage.client.meta.config
     assert cfg.signature_version == "s3v4"
-    # botocore's max_attempts counts retries: 5 retries = 6 attempts in total.
-    assert cfg.retries == {"mode": "standard", "total_max_attempts": 6}
+    # botocore's own retries are off: core/retry.py's one policy retries every request.
+    assert cfg.retries == {"mode": "standard", "total_max_attempts": 1}
+    assert storage.retry_policy.max_attempts == 4
     assert (cfg.connect_timeout, cfg.read_timeout, cfg.max_pool_connections) == (5, 30, 32)
     assert cfg.s3 == {"addressing_style": "path"}
     assert storage.client.meta.region_name == "us-east-1"
@@ -252,7 +253,9 @@ def test_parse_url_rejects(url: str, expected: str) -> None:
 # -- assume_role --------------------------------------------------------------------------------
 
 
-def _role_config(factory: Any, endpoint: str, **auth: Any) -> S3IntegrationConfig:
+def _role_config(
+    factory: Any, endpoint: str, retry: dict | None = None, **auth: Any
+) -> S3IntegrationConfig:
     iam = moto_client(endpoint, "iam")
     try:
         iam.create_role(RoleName="catalog-reader", AssumeRolePolicyDocument=json.dumps(TRUST))
@@ -262,6 +265,7 @@ def _role_config(factory: Any, endpoint: str, **auth: Any) -> S3IntegrationConfi
     return factory(
         prefix="raw/",
         auth=AssumeRoleAuth(method="assume_role", role_arn=ROLE_ARN, **values),
+        retry=retry or {},
     )
 
 
@@ -351,9 +355,9 @@ def test_network_error_mapping_hides_query_strings() -> None:
         assert "http://127.0.0.1:9" in str(err)
 
 
-def test_unreachable_endpoint(s3_config_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(s3mod, "RETRIES", {"mode": "standard", "max_attempts": 1})
-    store = S3Storage(s3_config_factory(endpoint_url="http://127.0.0.1:9"))
+def test_unreachable_endpoint(s3_config_factory: Any) -> None:
+    one_try = {"max_attempts": 1}
+    store = S3Storage(s3_config_factory(endpoint_url="http://127.0.0.1:9", retry=one_try))
     with pytest.raises(StorageError) as info:
         store.head("k")
     assert (info.value.code, info.value.transient) == ("Network", True)
@@ -390,12 +394,14 @@ def test_check_assume_role(s3_bucket: Any, s3_config_factory: Any) -> None:
     assert store.last_sts_params and store.last_sts_params["ExternalId"] == "ext-1234"
 
 
-def test_check_assume_role_unreachable_sts(
-    s3_bucket: Any, s3_config_factory: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(s3mod, "RETRIES", {"mode": "standard", "max_attempts": 1})
+def test_check_assume_role_unreachable_sts(s3_bucket: Any, s3_config_factory: Any) -> None:
     store = S3Storage(
-        _role_config(s3_config_factory, s3_bucket.endpoint, sts_endpoint_url="http://127.0.0.1:9")
+        _role_config(
+            s3_config_factory,
+            s3_bucket.endpoint,
+            retry={"max_attempts": 1},
+            sts_endpoint_url="http://127.0.0.1:9",
+        )
     )
     rows = store.check()
     assert rows[0].permission == "sts:AssumeRole" and not rows[0].ok

@@ -19,7 +19,7 @@ from orchestration_pkg.core.providers.azure.config import (
     AzureSasAuth,
     AzureServicePrincipalAuth,
 )
-from orchestration_pkg.core.providers.base import ManifestWatch, StrictModel
+from orchestration_pkg.core.providers.base import ManifestWatch, RetryConfig, StrictModel
 from orchestration_pkg.core.providers.direct.config import DirectIntegrationConfig
 from orchestration_pkg.core.providers.gcs.config import (
     GCSAnonymousAuth,
@@ -60,6 +60,7 @@ __all__ = [
     "GCSServiceAccountAuth",
     "IntegrationConfig",
     "ManifestWatch",
+    "RetryConfig",
     "S3IntegrationConfig",
     "describe_validation_error",
     "expand_env",
@@ -90,6 +91,17 @@ class AppConfig(StrictModel):
     folders: dict[str, FolderPolicy] = Field(
         default_factory=dict, description="per-folder requirements / quotas (override)"
     )
+    retry: RetryConfig = Field(
+        default_factory=RetryConfig, description="retry policy of every integration's requests"
+    )
+
+    @model_validator(mode="after")
+    def _inherit_retry(self) -> AppConfig:
+        """Each integration's ``retry:`` fields override the top-level block field by field."""
+        for item in self.integrations:
+            given = item.retry.model_dump(exclude_unset=True)
+            item.retry = self.retry.model_copy(update=given)
+        return self
 
     @model_validator(mode="after")
     def _unique_names_one_default(self) -> AppConfig:

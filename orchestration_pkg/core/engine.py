@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-import random
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from orchestration_pkg.core.catalog import Catalog, FileRecord, FileWriter
-from orchestration_pkg.core.errors import OrchestrationError, StorageError, UrlError
+from orchestration_pkg.core.errors import OrchestrationError, UrlError
 from orchestration_pkg.core.manifest import Manifest, guess_media_kind
 from orchestration_pkg.core.media.dispatch import probe_object
 from orchestration_pkg.core.models import (
@@ -38,6 +36,7 @@ from orchestration_pkg.core.models import (
 from orchestration_pkg.core.policy import Quotas, Requirements, frames_of, violations
 from orchestration_pkg.core.probe import ProbeResult, head_object
 from orchestration_pkg.core.quota import QuotaGuard
+from orchestration_pkg.core.retry import deadline
 from orchestration_pkg.core.storage import Storage
 from orchestration_pkg.core.urls import redact_url
 from orchestration_pkg.core.verify import metadata_mismatches
@@ -60,8 +59,6 @@ class RegistrationOptions:
     ignore_errors: bool = False
     fetch: FetchMode = "auto"
     concurrency: int = 32
-    max_attempts: int = 4
-    backoff_seconds: float = 0.25
     max_images_per_batch: int = 1000
     max_videos_per_batch: int = 100
     folder_description: str | None = None
@@ -336,7 +333,7 @@ class RegistrationEngine:
         return False
 
     def _fetch(self, planned: _Planned, opts: RegistrationOptions) -> ProbeResult | str:
-        """Probe one object with retries; a string is the unit error."""
+        """Probe one object within its retry deadline; a string is the unit error."""
         if self.storage.strict_client_only:
             missing = missing_strict_metadata(planned.kind, planned.item.given)
             if missing:
@@ -358,19 +355,13 @@ class RegistrationEngine:
                 return probe_object(storage, key, kind)
         else:
             call = head_object
-        for attempt in range(1, opts.max_attempts + 1):
-            try:
+        # Every request inside retries by the storage's one policy; the object's deadline
+        # bounds all of them together (HEAD, ranged reads, re-reads).
+        try:
+            with deadline(self.storage.retry_policy.object_deadline_seconds):
                 return call(self.storage, planned.key)
-            except StorageError as exc:
-                if not exc.transient or attempt == opts.max_attempts:
-                    return str(exc)
-                delay = opts.backoff_seconds * (2 ** (attempt - 1)) * (0.5 + random.random())
-                shown = self.storage.canonical_url(planned.key)  # never a signed query string
-                log.info("retrying %s after %s (attempt %d)", shown, exc.code, attempt)
-                time.sleep(delay)
-            except OrchestrationError as exc:
-                return str(exc)
-        return "unreachable"  # pragma: no cover
+        except OrchestrationError as exc:
+            return str(exc)
 
     def _record(self, planned: _Planned, probe: ProbeResult) -> FileRecord:
         item, info = planned.item, probe.info

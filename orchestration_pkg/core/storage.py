@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from orchestration_pkg.core.models import ObjectInfo
+from orchestration_pkg.core.retry import RetryPolicy
 
 MIN_SIGN_TTL = 15 * 60
 MAX_SIGN_TTL = 24 * 60 * 60
@@ -80,6 +81,8 @@ class Storage(Protocol):
     """The registry name of the provider: ``s3``, ``gcs``, ``azure``, ``direct``..."""
     strict_client_only: bool
     """True when nothing may be fetched: every manifest row must carry its metadata."""
+    retry_policy: RetryPolicy
+    """How every request is retried (core/retry.py); the SDK's own retries are off."""
 
     def parse_url(self, url: str) -> str:
         """Return the object key of ``url``; raise ``UrlError`` if it is not ours."""

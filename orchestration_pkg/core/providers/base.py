@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestration_pkg.core.policy import Quotas, Requirements
+from orchestration_pkg.core.retry import RetryPolicy
 
 
 class StrictModel(BaseModel):
@@ -22,6 +23,20 @@ class ManifestWatch(StrictModel):
     max_keys_per_tick: int = Field(default=5000, ge=1)
 
 
+class RetryConfig(StrictModel):
+    """The one retry policy of storage requests (transient errors only), see core/retry.py."""
+
+    max_attempts: int = Field(default=4, ge=1, le=20, description="tries per request")
+    backoff_seconds: float = Field(default=0.25, ge=0, le=60)
+    max_backoff_seconds: float = Field(default=8.0, ge=0, le=600)
+    object_deadline_seconds: float = Field(
+        default=120.0, gt=0, le=86400, description="no new attempt for one file after this"
+    )
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(**self.model_dump())
+
+
 class IntegrationBase(StrictModel):
     """Fields every integration has."""
 
@@ -34,3 +49,6 @@ class IntegrationBase(StrictModel):
     )
     requirements: Requirements | None = None
     quotas: Quotas | None = None
+    retry: RetryConfig = Field(
+        default_factory=RetryConfig, description="overrides the top-level retry: block"
+    )

@@ -36,7 +36,8 @@ from orchestration_pkg.core.providers.azure.sas import (
 
 log = logging.getLogger(__name__)
 
-RETRY_TOTAL = 5
+# azure-core's own retries are off: core/retry.py's one policy retries every request.
+RETRY_TOTAL = 0
 RETRY_INITIAL_BACKOFF = 1
 RETRY_INCREMENT_BASE = 2
 CONNECT_TIMEOUT = 5

@@ -40,6 +40,7 @@ from orchestration_pkg.core.providers.azure.urls import (
     normalize_account_url,
     parse_azure_url,
 )
+from orchestration_pkg.core.retry import retried, retried_listing
 from orchestration_pkg.core.storage import RangeRead, clamp_ttl, strip_etag, total_size
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class AzureStorage(AzureClients, AzureAccess):
         self, config: AzureIntegrationConfig, *, transport: HttpTransport | None = None
     ) -> None:
         self.config = config
+        self.retry_policy = config.retry.policy()
         self.name = config.name
         self.container = config.container
         self.prefix = config.prefix
@@ -170,6 +172,7 @@ class AzureStorage(AzureClients, AzureAccess):
 
     # -- reads ----------------------------------------------------------------------------------
 
+    @retried_listing
     def list(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
         """Blobs under the integration prefix + ``prefix`` in name order, after ``start_after``."""
         full_prefix = self.prefix + prefix
@@ -190,6 +193,7 @@ class AzureStorage(AzureClients, AzureAccess):
                 if not (start_after and props.name <= start_after):
                     yield _info(props.name, props)
 
+    @retried
     def head(self, key: str) -> ObjectInfo:
         blob = self.container_client.get_blob_client(key)
         props = self._call(
@@ -197,6 +201,7 @@ class AzureStorage(AzureClients, AzureAccess):
         )
         return _info(key, props)
 
+    @retried
     def read_range(self, key: str, start: int, length: int) -> RangeRead:
         """``length`` bytes from ``start``; ``info.size`` is the whole blob's size."""
         if start < 0 or length <= 0:
@@ -218,6 +223,7 @@ class AzureStorage(AzureClients, AzureAccess):
         size = total_size(props.content_range)
         return RangeRead(bytes(data), _info(key, props, size=size))
 
+    @retried
     def open_stream(self, key: str) -> BinaryIO:
         """A buffered stream over the blob, fetched ``DOWNLOAD_CHUNK`` bytes at a time."""
         blob = self.container_client.get_blob_client(key)
@@ -228,6 +234,7 @@ class AzureStorage(AzureClients, AzureAccess):
 
     # -- signing --------------------------------------------------------------------------------
 
+    @retried
     def sign(self, key: str, ttl_seconds: int = 3600) -> str:
         """A GET URL for ``key`` valid ``clamp_ttl(ttl_seconds)``; never stored or logged.
 

@@ -28,6 +28,7 @@ from orchestration_pkg.core.providers.direct.errors import (
     raise_explained,
 )
 from orchestration_pkg.core.providers.direct.urls import parse_direct_url
+from orchestration_pkg.core.retry import retried
 from orchestration_pkg.core.storage import RangeRead, total_size
 from orchestration_pkg.core.urls import redact_url, shown_url
 
@@ -75,6 +76,7 @@ class DirectStorage(DirectAccess):
         self, config: DirectIntegrationConfig, *, client: GuardedHttpClient | None = None
     ) -> None:
         self.config = config
+        self.retry_policy = config.retry.policy()
         self.name = config.name
         self.strict_client_only = config.strict_client_only
         self.policy = NetworkPolicy(config.allow_hosts)
@@ -97,6 +99,7 @@ class DirectStorage(DirectAccess):
                 timeout=self.config.timeout_seconds,
                 max_redirects=self.config.max_redirects,
                 pool_maxsize=self.config.max_pool_connections,
+                retries=0,  # core/retry.py's one policy retries every request
             )
         return self._client
 
@@ -126,14 +129,17 @@ class DirectStorage(DirectAccess):
         """Direct access never signs: ``StorageError(code="Unsupported")``."""
         raise StorageError(SIGN_MESSAGE, code="Unsupported")
 
+    @retried
     def head(self, key: str) -> ObjectInfo:
         """HEAD; a 403/405 answer (GET-only pre-signed URLs) falls back to a 1-byte GET."""
         return self._head(key)[0]
 
+    @retried
     def read_range(self, key: str, start: int, length: int) -> RangeRead:
         """``length`` bytes from ``start``; ``info.size`` is the whole object's size."""
         return self._read_range(key, start, length)[0]
 
+    @retried
     def open_stream(self, key: str) -> BinaryIO:
         """The streaming body of a GET (size-capped); the caller closes it."""
         self._require_network("GET", key)

@@ -18,7 +18,6 @@ from google.auth.credentials import AnonymousCredentials, Credentials, Signing
 from google.auth.exceptions import GoogleAuthError
 from google.auth.transport.requests import AuthorizedSession, Request
 from google.cloud import storage
-from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
@@ -37,6 +36,7 @@ from orchestration_pkg.core.providers.gcs.config import (
 )
 from orchestration_pkg.core.providers.gcs.errors import mapped_errors, signing_unavailable
 from orchestration_pkg.core.providers.gcs.urls import parse_gcs_url
+from orchestration_pkg.core.retry import retried, retried_listing
 from orchestration_pkg.core.storage import RangeRead, clamp_ttl, strip_etag, total_size
 from orchestration_pkg.core.urls import safe_endpoint
 
@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
-# Idempotent reads only: the library's predicate (429, 408, 5xx, connection errors), 30 s total.
-RETRY = DEFAULT_RETRY.with_timeout(30.0)
+# The library's own retries are off: every request is retried by core/retry.py's one policy.
+RETRY = None
 TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 LIST_PAGE_SIZE = 1000
 LIST_FIELDS = "items(name,size,etag,contentType,updated),nextPageToken"
@@ -139,6 +139,7 @@ class GCSStorage(GCSAccess):
         self, config: GCSIntegrationConfig, *, credentials: Credentials | None = None
     ) -> None:
         self.config = config
+        self.retry_policy = config.retry.policy()
         self.name = config.name
         self.bucket = config.bucket
         self.prefix = config.prefix
@@ -245,6 +246,7 @@ class GCSStorage(GCSAccess):
 
     # -- reads ----------------------------------------------------------------------------------
 
+    @retried_listing
     def list(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
         """Objects under the integration prefix + ``prefix``, in key order, 1000 per page.
 
@@ -267,6 +269,7 @@ class GCSStorage(GCSAccess):
                     continue
                 yield _blob_info(blob)
 
+    @retried
     def head(self, key: str) -> ObjectInfo:
         """Object metadata (``objects.get``); ``StorageError(code='NotFound')`` if missing."""
         with self._mapped("GetObjectMetadata", key):
@@ -274,6 +277,7 @@ class GCSStorage(GCSAccess):
             blob.reload(retry=RETRY, timeout=TIMEOUT)
         return _blob_info(blob)
 
+    @retried
     def read_range(self, key: str, start: int, length: int) -> RangeRead:
         """``length`` bytes from ``start``; ``info.size`` is the whole object's size.
 
@@ -327,6 +331,7 @@ class GCSStorage(GCSAccess):
             )
         return RangeRead(data, info)
 
+    @retried
     def open_stream(self, key: str) -> BinaryIO:
         """A streaming reader (8 MiB ranged reads) pinned to the current generation.
 
@@ -341,6 +346,7 @@ class GCSStorage(GCSAccess):
 
     # -- signing --------------------------------------------------------------------------------
 
+    @retried
     def sign(self, key: str, ttl_seconds: int = 3600) -> str:
         """A V4 signed GET URL valid ``clamp_ttl(ttl_seconds)``; never logged.
 

@@ -30,11 +30,13 @@ from orchestration_pkg.core.providers.s3.config import (
 )
 from orchestration_pkg.core.providers.s3.errors import mapped_errors
 from orchestration_pkg.core.providers.s3.urls import DEFAULT_REGION, parse_s3_url
+from orchestration_pkg.core.retry import retried, retried_listing
 from orchestration_pkg.core.storage import RangeRead, clamp_ttl, strip_etag, total_size
 
 log = logging.getLogger(__name__)
 
-RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 5}
+# botocore's own retries are off for S3 requests: core/retry.py's one policy retries them.
+RETRIES: dict[str, Any] = {"mode": "standard", "total_max_attempts": 1}
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 30
 LIST_PAGE_SIZE = 1000
@@ -64,6 +66,7 @@ class S3Storage(S3Access):
         self, config: S3IntegrationConfig, *, session: boto3.Session | None = None
     ) -> None:
         self.config = config
+        self.retry_policy = config.retry.policy()
         self.name = config.name
         self.bucket = config.bucket
         self.prefix = config.prefix
@@ -177,8 +180,12 @@ class S3Storage(S3Access):
             "sts",
             region_name=self.region,
             endpoint_url=auth.sts_endpoint_url or self.config.endpoint_url,
+            # Credential refreshes happen inside botocore, outside our retry loop: botocore
+            # retries them with the policy's attempt count.
             config=Config(
-                retries=dict(RETRIES), connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT
+                retries={"mode": "standard", "total_max_attempts": self.retry_policy.max_attempts},
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=READ_TIMEOUT,
             ),
         )
         sts.meta.events.register("before-parameter-build.sts.AssumeRole", self._record_sts_params)
@@ -228,6 +235,7 @@ class S3Storage(S3Access):
 
     # -- reads ----------------------------------------------------------------------------------
 
+    @retried_listing
     def list(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
         """Objects under the integration prefix + ``prefix``, in key order, 1000 per page."""
         full_prefix = self.prefix + prefix
@@ -248,11 +256,13 @@ class S3Storage(S3Access):
                         last_modified=item.get("LastModified"),
                     )
 
+    @retried
     def head(self, key: str) -> ObjectInfo:
         with mapped_errors("HeadObject", self.canonical_url(key)):
             response = self.client.head_object(Bucket=self.bucket, Key=key)
         return _info(key, response)
 
+    @retried
     def read_range(self, key: str, start: int, length: int) -> RangeRead:
         """``length`` bytes from ``start``; ``info.size`` is the whole object's size."""
         if start < 0 or length <= 0:
@@ -279,12 +289,14 @@ class S3Storage(S3Access):
             data = data[start : start + length]
         return RangeRead(data, _info(key, response, size=size))
 
+    @retried
     def open_stream(self, key: str) -> BinaryIO:
         """The streaming GetObject body; the caller closes it."""
         with mapped_errors("GetObject", self.canonical_url(key)):
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         return cast(BinaryIO, response["Body"])
 
+    @retried
     def sign(self, key: str, ttl_seconds: int = 3600) -> str:
         """A presigned GET URL valid ``clamp_ttl(ttl_seconds)`` (capped by temporary creds)."""
         with mapped_errors("PresignGetObject", self.canonical_url(key)):
