@@ -165,3 +165,31 @@ def test_integration_health_asset_shows_checks_and_policies(setup):
     assert f"arn:aws:s3:::{bucket.name}" in json.dumps(guide["iam_policy"])
     assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
     assert SECRET not in json.dumps([str(e) for e in result.all_events])
+    # No cors_origins configured: a note, never a made-up origin in rules to paste.
+    assert isinstance(guide["cors"], str) and "cors_origins" in guide["cors"]
+    assert "example.com" not in json.dumps(guide) and "invalid" not in json.dumps(guide)
+
+
+def test_integration_health_counts_checks_that_could_not_run_as_skipped(tmp_path, s3_bucket):
+    from orchestration_pkg.assets import integration_health
+
+    config = tmp_path / "empty.yaml"  # an empty bucket: HEAD / ranged GET have nothing to probe
+    config.write_text(
+        f"catalog: sqlite:///{tmp_path / 'catalog.db'}\n"
+        "integrations:\n"
+        f"  - {{name: empty, provider: s3, bucket: {s3_bucket.name}, region: us-east-1,"
+        f" endpoint_url: '{s3_bucket.endpoint}', cors_origins: ['https://label.example.org'],"
+        " auth: {method: access_key, access_key_id: testing, secret_access_key: testing}}\n",
+        encoding="utf-8",
+    )
+    result = materialize(
+        [integration_health], resources={"platform": PlatformResource(config_path=str(config))}
+    )
+    md = result.get_asset_materialization_events()[0].materialization.metadata
+    results = {r.data["permission"]: r.data["result"] for r in md["checks"].value.records}
+    assert results["s3:GetObject (HeadObject)"] == "skipped"
+    assert results["s3:ListBucket"] == "pass"
+    assert (md["failed_checks"].value, md["skipped_checks"].value) == (0, 2)
+    assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+    rules = md["setup_empty"].value["cors"]
+    assert rules["CORSRules"][0]["AllowedOrigins"] == ["https://label.example.org"]

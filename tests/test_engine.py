@@ -267,3 +267,16 @@ def test_an_unexpected_crash_marks_the_job_failed(tmp_path, bucket, storage, cat
     (job,) = catalog.list_jobs("photos")
     assert job.status is JobStatus.FAILED and job.error == "aborted: Boom"
     assert catalog.list_folders() == []  # the folder it created went with it
+
+
+@pytest.mark.parametrize("folder", ["", " ", "../etc", "a\tb", "-rf", "x" * 129, "%00"])
+def test_bad_folder_names_are_refused_before_any_job_or_request(
+    tmp_path, bucket, storage, catalog, folder
+):
+    from orchestration_pkg.core.folders import FolderNameError
+
+    engine = RegistrationEngine(catalog, storage)
+    with pytest.raises(FolderNameError) as err:
+        engine.register(read_manifest(_manifest(tmp_path, bucket)), folder, RegistrationOptions())
+    assert "\n" not in str(err.value) and "folder names:" in str(err.value)
+    assert catalog.list_jobs() == [] and catalog.list_folders() == []

@@ -94,3 +94,54 @@ def test_azure_connection_strings_are_read_by_the_sdk():
         None,
     )
     assert connection_string_credentials("not a connection string") == (None, None)
+
+
+@pytest.mark.parametrize("name", list(PROVIDERS))
+def test_setup_guide_takes_the_granted_principal_the_same_way_everywhere(name: str):
+    storage = _storage(name)
+    sig = inspect.signature(storage.setup_guide)
+    assert list(sig.parameters) == ["origins", "max_age", "principal"]
+    assert sig.parameters["principal"].kind is inspect.Parameter.KEYWORD_ONLY
+    shown = {
+        "gcs": "serviceAccount:reader@proj.iam.gserviceaccount.com",
+        "azure": "00000000-1111-2222-3333-444444444444",
+    }
+    if name in shown:
+        guide = storage.setup_guide(["https://label.example.org"], principal=shown[name])
+        assert shown[name] in str(guide)
+        assert shown[name] not in str(storage.setup_guide(["https://label.example.org"]))
+
+
+def test_s3_trust_policy_names_the_principal():
+    doc = {
+        "integrations": [
+            {
+                "name": "role",
+                "provider": "s3",
+                "bucket": "bkt",
+                "auth": {
+                    "method": "assume_role",
+                    "role_arn": "arn:aws:iam::123456789012:role/reader",
+                    "external_id": "ext-1",
+                },
+            }
+        ]
+    }
+    storage = build_storage(parse_config(doc).integration())
+    runner = "arn:aws:iam::210987654321:role/dagster-runner"
+    guide = storage.setup_guide(["https://label.example.org"], principal=runner)
+    assert guide["trust_policy"]["Statement"][0]["Principal"] == {"AWS": runner}
+
+
+@pytest.mark.parametrize("name", list(PROVIDERS))
+def test_location_and_auth_summary_come_from_the_provider_config(name: str):
+    cfg = parse_config(
+        {"integrations": [{"name": "r", "provider": name, **MINIMAL[name]}]}
+    ).integration()
+    expected = {
+        "s3": ("s3://bkt/", "default"),
+        "gcs": ("gs://bkt/", "anonymous"),
+        "azure": ("https://acct.blob.core.windows.net/box/", "account_key"),
+        "direct": ("(any URL)", "pre-signed / unsigned URLs"),
+    }[name]
+    assert (cfg.location(), cfg.auth_summary()) == expected

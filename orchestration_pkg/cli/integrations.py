@@ -23,20 +23,11 @@ def build_storage(cfg: Any) -> Any:
 
 def integration_summary(cfg: Any) -> dict[str, Any]:
     """What `integrations list` shows: where it reads, how it authenticates; never secrets."""
-    where = {
-        "s3": lambda c: f"s3://{c.bucket}/{c.prefix}",
-        "gcs": lambda c: f"gs://{c.bucket}/{c.prefix}",
-        "azure": lambda c: f"{c.account_url.rstrip('/')}/{c.container}/{c.prefix}",
-        "direct": lambda c: ", ".join(c.url_prefixes) or "(any URL)",
-    }[cfg.provider](cfg)
-    auth = getattr(getattr(cfg, "auth", None), "method", None)
-    if cfg.provider == "direct":
-        auth = "strict client-only" if cfg.strict_client_only else "pre-signed / unsigned URLs"
     return {
         "name": cfg.name,
         "provider": cfg.provider,
-        "location": where,
-        "auth": auth,
+        "location": cfg.location(),
+        "auth": cfg.auth_summary(),
         "default": cfg.default,
         "manifests_prefix": cfg.manifests.prefix if cfg.manifests else None,
     }
@@ -71,7 +62,9 @@ def integrations_policy(
     no_cors: bool = typer.Option(False, "--no-cors", help="print the access policy only"),
     max_age: int = typer.Option(3600, help="CORS max age in seconds"),
     principal: str | None = typer.Option(
-        None, help="S3 assume_role: ARN of the identity that assumes the role"
+        None,
+        help="identity to grant: S3 ARN that assumes the role, GCS member "
+        "(serviceAccount:EMAIL), Azure service principal object id",
     ),
 ) -> None:
     """Print the least-privilege policy and the CORS configuration to paste (JSON).
@@ -94,10 +87,7 @@ def integrations_policy(
             )
         # With --no-cors the rules are dropped; the origin below never reaches the output.
         origins = origins or ["https://unused.invalid"]
-        if cfg.provider == "s3":
-            guide = storage.setup_guide(origins, max_age, principal_arn=principal)
-        else:
-            guide = storage.setup_guide(origins, max_age)
+        guide = storage.setup_guide(origins, max_age, principal=principal)
         if no_cors:
             guide.pop("cors", None)
         return guide

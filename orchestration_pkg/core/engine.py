@@ -20,6 +20,7 @@ from typing import Literal
 
 from orchestration_pkg.core.catalog import Catalog, FileRecord, FileWriter
 from orchestration_pkg.core.errors import OrchestrationError, UrlError
+from orchestration_pkg.core.folders import validate_folder_name
 from orchestration_pkg.core.manifest import Manifest, guess_media_kind
 from orchestration_pkg.core.media.dispatch import probe_object
 from orchestration_pkg.core.models import (
@@ -133,6 +134,7 @@ class RegistrationEngine:
     ) -> JobResult:
         """Run one upload job to completion and return its result (also stored)."""
         opts = options or RegistrationOptions()
+        validate_folder_name(folder)  # every way in (CLI, Dagster, API) meets the one rule
         # a missing folder is created for the job, and removed again if the job fails
         target, job_id = self.catalog.start_job(
             folder,

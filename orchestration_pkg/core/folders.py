@@ -1,4 +1,4 @@
-"""Catalog folder names: the one rule, shared by the CLI (and, later, the engine and Dagster)."""
+"""Catalog folder names: the one rule, checked by the engine for every job and by the CLI."""
 
 from __future__ import annotations
 

@@ -111,8 +111,12 @@ class Storage(Protocol):
     def check(self, url_or_key: str | None = None) -> list[AccessCheck]:
         """Probe list / head / ranged read / sign separately and diagnose each."""
 
-    def setup_guide(self, origins: list[str], max_age: int = 3600) -> dict[str, Any]:
+    def setup_guide(
+        self, origins: list[str], max_age: int = 3600, *, principal: str | None = None
+    ) -> dict[str, Any]:
         """What the storage owner applies: access policy, CORS for ``origins``, notes.
 
-        Providers may accept extra keyword arguments (S3: ``principal_arn``).
+        ``principal`` names the identity being granted access, in the provider's terms (S3:
+        the ARN that assumes the role; GCS: an IAM member; Azure: a principal object id);
+        a loud placeholder stands in when it is not given.
         """

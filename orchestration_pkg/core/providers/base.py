@@ -52,3 +52,12 @@ class IntegrationBase(StrictModel):
     retry: RetryConfig = Field(
         default_factory=RetryConfig, description="overrides the top-level retry: block"
     )
+
+    def location(self) -> str:
+        """Where this integration reads, as ``integrations list`` shows it (never a secret)."""
+        raise NotImplementedError
+
+    def auth_summary(self) -> str:
+        """How it authenticates, in a word or two (the auth method; never a secret)."""
+        auth = getattr(self, "auth", None)
+        return str(getattr(auth, "method", "none"))

@@ -42,9 +42,17 @@ P_CORS = "CORS"
 
 
 def setup_guide_for(
-    account: str, container: str, origins: list[str], max_age: int = 3600
+    account: str,
+    container: str,
+    origins: list[str],
+    max_age: int = 3600,
+    principal: str | None = None,
 ) -> dict[str, Any]:
-    """Least-privilege SAS fields, RBAC role assignments and the Blob service CORS rule."""
+    """Least-privilege SAS fields, RBAC role assignments and the Blob service CORS rule.
+
+    ``principal``: object id of the service principal the roles are assigned to.
+    """
+    assignee = principal or "<SERVICE_PRINCIPAL_OBJECT_ID>"
     if not origins:
         raise ValueError("give at least one allowed origin")
     account_scope = ARM_ACCOUNT_SCOPE.format(account=account)
@@ -64,10 +72,12 @@ def setup_guide_for(
         "rbac": [
             {
                 "role": READ_ROLE,
+                "assignee": assignee,
                 "scope": f"{account_scope}/blobServices/default/containers/{container}",
             },
             {
                 "role": DELEGATOR_ROLE,
+                "assignee": assignee,
                 "scope": account_scope,
                 "why": "to sign URLs with a user delegation key",
             },
@@ -121,9 +131,11 @@ class AzureAccess(AccessCheckMixin):
 
         def _probe_list(self, first: list[str]) -> str: ...
 
-    def setup_guide(self, origins: list[str], max_age: int = 3600) -> dict[str, Any]:
+    def setup_guide(
+        self, origins: list[str], max_age: int = 3600, *, principal: str | None = None
+    ) -> dict[str, Any]:
         """SAS fields, RBAC role assignments and CORS rule for this account and container."""
-        return setup_guide_for(self.account_name, self.container, origins, max_age)
+        return setup_guide_for(self.account_name, self.container, origins, max_age, principal)
 
     def check_cors(self, origins: list[str]) -> AccessCheck:
         """Read the Blob service CORS rules (needs account-level rights) and compare."""

@@ -48,3 +48,6 @@ class AzureIntegrationConfig(IntegrationBase):
     container: str
     prefix: str = ""
     auth: AzureAuth
+
+    def location(self) -> str:
+        return f"{self.account_url.rstrip('/')}/{self.container}/{self.prefix}"

@@ -149,8 +149,13 @@ class DirectAccess:
 
     # -- setup ----------------------------------------------------------------------------------
 
-    def setup_guide(self, origins: list[str], max_age: int = 3600) -> dict[str, Any]:
-        """What the user sets up: pre-signed URLs, CORS on their origin/CDN, strict metadata."""
+    def setup_guide(
+        self, origins: list[str], max_age: int = 3600, *, principal: str | None = None
+    ) -> dict[str, Any]:
+        """What the user sets up: pre-signed URLs, CORS on their origin/CDN, strict metadata.
+
+        ``principal`` is accepted for the protocol; direct access grants nothing to anyone.
+        """
         if not origins:
             raise ValueError("give at least one allowed origin")
         guide: dict[str, Any] = {

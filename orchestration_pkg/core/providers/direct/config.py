@@ -31,3 +31,9 @@ class DirectIntegrationConfig(IntegrationBase):
         if self.manifests is not None:
             raise ValueError("direct access cannot list, so it cannot watch for manifests")
         return self
+
+    def location(self) -> str:
+        return ", ".join(self.url_prefixes) or "(any URL)"
+
+    def auth_summary(self) -> str:
+        return "strict client-only" if self.strict_client_only else "pre-signed / unsigned URLs"

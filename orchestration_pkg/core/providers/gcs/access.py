@@ -132,16 +132,23 @@ class GCSAccess(AccessCheckMixin):
             email = candidate if isinstance(candidate, str) and "@" in candidate else None
         return f"serviceAccount:{email}" if email else None
 
-    def iam_bindings(self) -> dict[str, Any]:
-        return iam_bindings_for(self.bucket, self.prefix, self.principal() or MEMBER_PLACEHOLDER)
+    def iam_bindings(self, member: str | None = None) -> dict[str, Any]:
+        member = member or self.principal() or MEMBER_PLACEHOLDER
+        return iam_bindings_for(self.bucket, self.prefix, member)
 
     def cors_config(self, origins: list[str], max_age: int = 3600) -> list[dict[str, Any]]:
         return cors_config_for(origins, max_age)
 
-    def setup_guide(self, origins: list[str], max_age: int = 3600) -> dict[str, Any]:
-        """What the bucket owner applies: IAM bindings, CORS rules and short notes."""
+    def setup_guide(
+        self, origins: list[str], max_age: int = 3600, *, principal: str | None = None
+    ) -> dict[str, Any]:
+        """What the bucket owner applies: IAM bindings, CORS rules and short notes.
+
+        ``principal``: the IAM member to bind (``serviceAccount:EMAIL``); default: the
+        credentials' service account when known, else a placeholder.
+        """
         return {
-            "iam": self.iam_bindings(),
+            "iam": self.iam_bindings(principal),
             "cors": self.cors_config(origins, max_age),
             "notes": setup_notes(self.bucket, self.prefix),
         }

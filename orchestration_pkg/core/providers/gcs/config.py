@@ -40,3 +40,6 @@ class GCSIntegrationConfig(IntegrationBase):
     project: str | None = None
     endpoint_url: str | None = Field(default=None, description="emulator / private endpoint")
     auth: GCSAuth = Field(default_factory=lambda: GCSDefaultAuth(method="adc"))
+
+    def location(self) -> str:
+        return f"gs://{self.bucket}/{self.prefix}"

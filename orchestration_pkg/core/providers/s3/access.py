@@ -147,16 +147,19 @@ class S3Access(AccessCheckMixin):
         return cors_config_for(origins, max_age)
 
     def setup_guide(
-        self, origins: list[str], max_age: int = 3600, principal_arn: str | None = None
+        self, origins: list[str], max_age: int = 3600, *, principal: str | None = None
     ) -> dict[str, Any]:
-        """Everything a user pastes: IAM policy, trust policy (assume_role), bucket CORS."""
+        """Everything a user pastes: IAM policy, trust policy (assume_role), bucket CORS.
+
+        ``principal``: ARN of the identity that assumes the role (trust policy).
+        """
         guide: dict[str, Any] = {
             "iam_policy": self.iam_policy(),
             "cors": self.cors_config(origins, max_age),
         }
         if isinstance(self.config.auth, AssumeRoleAuth):
-            principal = principal_arn or "arn:aws:iam::<YOUR_ACCOUNT_ID>:role/<RUNNER_ROLE>"
-            guide["trust_policy"] = self.trust_policy(principal)
+            arn = principal or "arn:aws:iam::<YOUR_ACCOUNT_ID>:role/<RUNNER_ROLE>"
+            guide["trust_policy"] = self.trust_policy(arn)
         guide["notes"] = [
             "attach iam_policy to the IAM user or role the integration uses",
             "paste cors into the bucket's Permissions → CORS (add to existing rules)",

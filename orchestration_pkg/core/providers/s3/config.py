@@ -58,3 +58,6 @@ class S3IntegrationConfig(IntegrationBase):
     region: str | None = None
     endpoint_url: str | None = None
     auth: S3Auth = Field(default_factory=lambda: DefaultAuth(method="default"))
+
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
