@@ -123,3 +123,25 @@ def safe_endpoint(url: str | None) -> str:
     except ValueError:
         port = ""
     return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def check_in_scope(
+    integration: str,
+    noun: str,
+    found: str,
+    expected: str,
+    key: str,
+    prefix: str,
+    *,
+    key_noun: str = "key",
+    where: str = "",
+) -> None:
+    """``UrlError`` unless the URL's bucket/container ``found`` is ``expected`` and ``key`` lies
+    under the integration ``prefix`` (``where`` adds e.g. " of account 'x'")."""
+    if found != expected:
+        raise UrlError(
+            f"belongs to {noun} '{found}'{where}, but integration '{integration}' "
+            f"reads {noun} '{expected}'"
+        )
+    if not key.startswith(prefix):
+        raise UrlError(f"{key_noun} is outside the integration prefix '{prefix}'")

@@ -27,7 +27,7 @@ from azure.storage.blob import (
     generate_blob_sas,
 )
 
-from orchestration_pkg.core.errors import StorageError, UrlError
+from orchestration_pkg.core.errors import StorageError
 from orchestration_pkg.core.models import ObjectInfo
 from orchestration_pkg.core.providers.azure.access import AzureAccess
 from orchestration_pkg.core.providers.azure.clients import AzureClients
@@ -42,6 +42,7 @@ from orchestration_pkg.core.providers.azure.urls import (
 )
 from orchestration_pkg.core.retry import retried, retried_listing
 from orchestration_pkg.core.storage import RangeRead, clamp_ttl, strip_etag, total_size
+from orchestration_pkg.core.urls import check_in_scope
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +137,17 @@ class AzureStorage(AzureClients, AzureAccess):
     def parse_url(self, url: str) -> str:
         """The blob name of ``url``; ``UrlError`` if it is not in this container / prefix."""
         loc = parse_azure_url(url, account_url=self.account_url)
-        if loc.container != self.container:
-            raise UrlError(
-                f"belongs to container '{loc.container}' of account '{self.account_name}', "
-                f"but integration '{self.name}' reads container '{self.container}'"
-            )
-        if not loc.blob.startswith(self.prefix):
-            raise UrlError(f"blob is outside the integration prefix '{self.prefix}'")
+        where = f" of account '{self.account_name}'"
+        check_in_scope(
+            self.name,
+            "container",
+            loc.container,
+            self.container,
+            loc.blob,
+            self.prefix,
+            key_noun="blob",
+            where=where,
+        )
         return loc.blob
 
     def canonical_url(self, key: str) -> str:

@@ -22,7 +22,7 @@ from google.oauth2 import service_account
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-from orchestration_pkg.core.errors import StorageError, UrlError
+from orchestration_pkg.core.errors import StorageError
 from orchestration_pkg.core.models import ObjectInfo
 from orchestration_pkg.core.providers.gcs.access import GOOGLE_ENDPOINT, GCSAccess
 from orchestration_pkg.core.providers.gcs.access import P_GET as P_GET
@@ -38,7 +38,7 @@ from orchestration_pkg.core.providers.gcs.errors import mapped_errors, signing_u
 from orchestration_pkg.core.providers.gcs.urls import parse_gcs_url
 from orchestration_pkg.core.retry import retried, retried_listing
 from orchestration_pkg.core.storage import RangeRead, clamp_ttl, strip_etag, total_size
-from orchestration_pkg.core.urls import safe_endpoint
+from orchestration_pkg.core.urls import check_in_scope, safe_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -228,13 +228,7 @@ class GCSStorage(GCSAccess):
     def parse_url(self, url: str) -> str:
         """The key of ``url``; ``UrlError`` if it is not inside this bucket / prefix."""
         loc = parse_gcs_url(url, endpoint_url=self.endpoint_url)
-        if loc.bucket != self.bucket:
-            raise UrlError(
-                f"belongs to bucket '{loc.bucket}', but integration '{self.name}' "
-                f"reads bucket '{self.bucket}'"
-            )
-        if not loc.key.startswith(self.prefix):
-            raise UrlError(f"key is outside the integration prefix '{self.prefix}'")
+        check_in_scope(self.name, "bucket", loc.bucket, self.bucket, loc.key, self.prefix)
         return loc.key
 
     def canonical_url(self, key: str) -> str:

@@ -32,6 +32,7 @@ from orchestration_pkg.core.providers.s3.errors import mapped_errors
 from orchestration_pkg.core.providers.s3.urls import DEFAULT_REGION, parse_s3_url
 from orchestration_pkg.core.retry import retried, retried_listing
 from orchestration_pkg.core.storage import RangeRead, clamp_ttl, strip_etag, total_size
+from orchestration_pkg.core.urls import check_in_scope
 
 log = logging.getLogger(__name__)
 
@@ -216,13 +217,7 @@ class S3Storage(S3Access):
     def parse_url(self, url: str) -> str:
         """The key of ``url``; ``UrlError`` if it is not inside this bucket / prefix / region."""
         loc = parse_s3_url(url, endpoint_url=self.config.endpoint_url)
-        if loc.bucket != self.bucket:
-            raise UrlError(
-                f"belongs to bucket '{loc.bucket}', but integration '{self.name}' "
-                f"reads bucket '{self.bucket}'"
-            )
-        if not loc.key.startswith(self.prefix):
-            raise UrlError(f"key is outside the integration prefix '{self.prefix}'")
+        check_in_scope(self.name, "bucket", loc.bucket, self.bucket, loc.key, self.prefix)
         if loc.region and self.config.region and loc.region != self.config.region:
             raise UrlError(
                 f"is in region '{loc.region}', but integration '{self.name}' "
