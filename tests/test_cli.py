@@ -181,6 +181,8 @@ def test_integrations_list_policy_and_test(project):
     assert bad.returncode == 1
     failed = [r for r in json.loads(bad.stdout) if not r["ok"]]
     assert failed and all(r["fix"] for r in failed)
+    (line,) = bad.stderr.strip().splitlines()
+    assert line.startswith("error: 2 check(s) failed (s3:GetObject (HeadObject), s3:GetObject")
 
 
 def test_integrations_commands_for_azure_gcs_and_direct(

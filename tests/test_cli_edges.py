@@ -123,6 +123,9 @@ def test_register_outcomes_and_exit_codes(project, tmp_path):  # noqa: F811
     assert strict.returncode == 1
     assert json.loads(strict.stdout)["status"] == "FAILED"
     assert json.loads(strict.stdout)["outcome"] == "failed"
+    job_id = json.loads(strict.stdout)["job_id"]
+    (line,) = strict.stderr.strip().splitlines()  # one line says why, with the first error
+    assert line.startswith(f"error: job {job_id} FAILED: ") and "first error: " in line
 
     # --ignore-errors, some rows failed: DONE, exit 0, a warning that says how many.
     partial = register(project["manifest"], "partial", "--ignore-errors", "--json")
@@ -135,7 +138,7 @@ def test_register_outcomes_and_exit_codes(project, tmp_path):  # noqa: F811
     all_bad = register(_manifest(tmp_path, "bad.json", missing), "allbad", "--ignore-errors")
     assert all_bad.returncode == 1
     assert "DONE" in all_bad.stdout and "gone-2.png" in all_bad.stdout
-    assert all_bad.stderr.strip() == "warning: all 3 failed row(s); nothing registered"
+    assert all_bad.stderr.strip() == "error: all 3 rows failed; nothing registered"
     as_json = register(_manifest(tmp_path, "bad.json", missing), "allbad", "--ignore-errors",
                        "--json")  # fmt: skip
     assert as_json.returncode == 1

@@ -78,6 +78,25 @@ def test_assets_materialize_with_metadata_and_check(setup):
     assert SECRET not in events
 
 
+def test_a_failed_registration_fails_the_run_with_the_job_and_its_errors(setup):
+    tmp_path, bucket, config = setup
+    path = tmp_path / "m.json"
+    path.write_text(_manifest(bucket, 2, missing=True), encoding="utf-8")
+    result = materialize(
+        REGISTRATION_ASSETS,
+        resources={"platform": PlatformResource(config_path=str(config))},
+        run_config=_run_config(str(path)),  # strict: one missing object fails the job
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "registered_folder"
+    info = failure.event_specific_data.error_display_string
+    job = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}").list_jobs()[0]
+    assert job.status.value == "FAILED" and job.job_id in info and "gone.png" in info
+    assert SECRET not in json.dumps([str(e) for e in result.all_events])
+
+
 def test_check_passes_on_clean_run(setup):
     tmp_path, bucket, config = setup
     path = tmp_path / "m.json"

@@ -364,6 +364,9 @@ def test_unreachable_endpoint(s3_config_factory: Any) -> None:
     rows = {row.permission: row for row in store.check("k")}
     assert not rows["s3:ListBucket"].ok
     assert rows["s3:ListBucket"].fix.startswith("endpoint unreachable")
+    # Nothing could be listed, so whether objects exist is unknown: say why, truthfully.
+    untried = [r for r in store.check() if r.skipped]
+    assert [r.detail for r in untried] == ["not tried: s3:ListBucket failed"] * 2
 
 
 # -- check --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     Output,
@@ -28,6 +29,7 @@ from orchestration_pkg.resources.platform import PlatformResource
 
 GROUP = "registration"
 MAX_TABLE_ROWS = 200
+FAILURE_ERRORS = 20
 
 
 class RegistrationConfig(Config):
@@ -109,6 +111,29 @@ def registered_folder(
         result.registered,
         result.failed,
     )
+    if result.status is not JobStatus.DONE:
+        # A run whose work failed must fail: the job id and the first errors go with it.
+        first = result.unit_errors[:FAILURE_ERRORS]
+        reasons = [result.error] if result.error else []
+        if first:
+            e = first[0]
+            reasons.append(
+                "first error: " + (e.error if e.url in e.error else f"{e.url}: {e.error}")
+            )
+        reason = "; ".join(reasons) or "see the job's unit errors"
+        raise Failure(
+            description=f"registration job {result.job_id} {result.status.value}: {reason}",
+            metadata={
+                "job_id": result.job_id,
+                "status": result.status.value,
+                "folder": result.folder,
+                "failed": result.failed,
+                "first_errors": metadata_table(
+                    [("row", "int"), ("url", "string"), ("error", "string")],
+                    [{"row": e.row or 0, "url": e.url, "error": e.error} for e in first],
+                ),
+            },
+        )
     return Output(
         {"job_id": result.job_id, "folder": result.folder, "status": result.status.value},
         metadata={

@@ -95,10 +95,10 @@ def register(
         print_json({**job_json(result), "outcome": kind})
     else:
         print_job(result)
+    if code:
+        fail(warning or f"job {result.job_id} {result.status.value}", code=code)
     if warning:
         warn(warning)
-    if code:
-        raise typer.Exit(code)
 
 
 @app.command()

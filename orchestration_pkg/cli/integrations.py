@@ -125,5 +125,11 @@ def integrations_test(
         names = ", ".join(r.permission for r in skipped)
         reasons = "; ".join(dict.fromkeys(r.detail for r in skipped))
         warn(f"{len(skipped)} check(s) skipped ({names}): {reasons}")
-    if any(not r.ok and not r.skipped for r in rows):
-        raise typer.Exit(1)
+    failed = [r for r in rows if not r.ok and not r.skipped]
+    if failed:
+        first = failed[0]
+        fail(
+            f"{len(failed)} check(s) failed ({', '.join(r.permission for r in failed)}); "
+            f"first: {first.permission}: {first.detail}",
+            code=1,
+        )

@@ -30,11 +30,15 @@ def outcome(result: JobResult) -> tuple[str, str | None, int]:
     * Some rows failed (``--ignore-errors``): ``partial``, a warning, exit 0.
     """
     if result.status is JobStatus.FAILED:
-        return FAILED, None, 1
+        first = result.unit_errors[0] if result.unit_errors else None
+        reason = result.error or "failed"
+        if first is not None:
+            reason += f"; first error: {unit_line(first)}"
+        return FAILED, f"job {result.job_id} FAILED: {reason}", 1
     if result.total == 0:
         return EMPTY, "manifest has no rows; nothing registered", 0
     if result.registered == 0 and result.failed:
-        return NOTHING, f"all {result.failed} failed row(s); nothing registered", 1
+        return NOTHING, f"all {result.failed} rows failed; nothing registered", 1
     if result.failed:
         return PARTIAL, f"{result.failed} of {result.total} rows failed; see the unit errors", 0
     return OK, None, 0

@@ -87,15 +87,23 @@ class AccessCheckMixin:
     def _object_rows(self, key: str | None, rows: list[AccessCheck]) -> list[AccessCheck]:
         """The HEAD and ranged GET rows of ``key`` (not tried without a key)."""
         if key is None:
-            return self._untried_object_rows(rejected=rows[-1].permission == P_URL)
+            failed = next((r.permission for r in rows if not r.ok and not r.skipped), None)
+            return self._untried_object_rows(
+                rejected=bool(rows) and rows[-1].permission == P_URL, failed=failed
+            )
         return [
             self._probe(self._head_permission, lambda: self._probe_head(key)),
             self._probe(self._get_permission, lambda: self._probe_get(key)),
         ]
 
-    def _untried_object_rows(self, *, rejected: bool) -> list[AccessCheck]:
+    def _untried_object_rows(
+        self, *, rejected: bool, failed: str | None = None
+    ) -> list[AccessCheck]:
+        """Rows for checks that could not run, with the true reason why."""
         if rejected:
             reason, fix = "not tried: the URL was rejected", ""
+        elif failed:  # e.g. the listing failed: we do not know whether objects exist
+            reason, fix = f"not tried: {failed} failed", f"fix {failed} first"
         else:
             reason = f"not tried: no {self._object_noun} under '{self.prefix}' to probe"
             fix = self._upload_fix
