@@ -542,10 +542,10 @@ def test_plain_postgres_scheme_accepted(postgres_url: str) -> None:
 # ----------------------------------------------------------------------------- failed jobs
 
 
-def _finish(catalog: Catalog, job_id: str, status: JobStatus) -> JobResult:
+def _finish(catalog: Catalog, job_id: str, status: JobStatus, registered: int = 0) -> JobResult:
     error = "boom" if status is JobStatus.FAILED else None
     result = catalog.get_job(job_id).model_copy(
-        update={"status": status, "failed": 1, "error": error}
+        update={"status": status, "failed": 1, "error": error, "registered": registered}
     )
     result.unit_errors = [UnitError(url="s3://bucket/bad.jpg", error="NotFound", row=1)]
     catalog.finish_job(result)
@@ -567,9 +567,15 @@ def test_failed_job_removes_the_folder_it_created(catalog: Catalog) -> None:
 
 
 def test_done_job_keeps_the_folder_it_created(catalog: Catalog) -> None:
-    _, job_id = catalog.start_job("fresh", "s3-main", "m.csv", ignore_errors=False)
-    _finish(catalog, job_id, JobStatus.DONE)
+    _, job_id = catalog.start_job("fresh", "s3-main", "m.csv", ignore_errors=True)
+    _finish(catalog, job_id, JobStatus.DONE, registered=1)
     assert [f.name for f in catalog.list_folders()] == ["fresh"]
+
+
+def test_done_job_that_registered_nothing_removes_the_folder_it_created(catalog: Catalog) -> None:
+    _, job_id = catalog.start_job("fresh", "s3-main", "m.csv", ignore_errors=True)
+    job = _finish(catalog, job_id, JobStatus.DONE)  # every row failed under ignore_errors
+    assert catalog.list_folders() == [] and job.folder == "fresh"
 
 
 def test_failed_job_leaves_an_existing_folder_untouched(catalog: Catalog, folder_id: int) -> None:

@@ -144,6 +144,8 @@ def test_register_outcomes_and_exit_codes(project, tmp_path):  # noqa: F811
     assert as_json.returncode == 1
     doc = json.loads(as_json.stdout)
     assert (doc["registered"], doc["failed"], doc["outcome"]) == (0, 3, "nothing_registered")
+    folders = json.loads(run("--config", cfg, "folders", "--json", env=env).stdout)
+    assert "allbad" not in {f["name"] for f in folders}  # no empty folder left behind
 
     # Empty manifest: our choice is exit 0 (nothing was asked, nothing lost) with a warning on
     # stderr, and the JSON says so in "outcome".

@@ -152,8 +152,9 @@ class JobsMixin:
     def finish_job(self, result: JobResult) -> None:
         """Store the outcome of a job and all its unit errors in one transaction.
 
-        A FAILED job that created its folder removes it when nothing else uses it (no files,
-        no other job), so a failed registration leaves no empty folder behind.
+        A job that created its folder and then FAILED, or registered nothing while rows failed
+        (``ignore_errors``), removes it when nothing else uses it (no files, no other job): a
+        failed registration leaves no empty folder behind.
         """
         values = {
             "status": result.status.value,
@@ -182,7 +183,9 @@ class JobsMixin:
             conn.execute(unit_errors.delete().where(unit_errors.c.job_id == result.job_id))
             for chunk in _chunks(errors, _UNIT_ERROR_CHUNK):
                 conn.execute(unit_errors.insert(), list(chunk))
-            if result.status is JobStatus.FAILED and done.created_folder and done.folder_id:
+            nothing = result.registered == 0 and result.failed > 0
+            failed = result.status is JobStatus.FAILED or nothing
+            if failed and done.created_folder and done.folder_id:
                 self._drop_unused_folder(conn, done.folder_id, result.job_id)
 
     def _drop_unused_folder(self, conn: Connection, folder_id: int, job_id: str) -> None:
