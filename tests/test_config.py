@@ -155,6 +155,25 @@ def test_missing_and_broken_files(tmp_path):
     bad.write_text("integrations: [\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+    bad.write_text("catalog: x\nintegrations:\n  - name: a\n    bucket: s3cr3t: b\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    message = str(info.value)
+    assert "at line 4, column 19: mapping values are not allowed here" in message
+    assert "s3cr3t" not in message
+
+
+def test_typos_name_the_field_the_user_wrote_and_suggest_the_right_one():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"integrations": [{"name": "a", "provider": "s3", "bukcet": "x"}]})
+    assert "integrations.0.bukcet: Extra inputs are not permitted (did you mean 'bucket'?)" in (
+        str(info.value)
+    )
+    assert ".s3." not in str(info.value)
+    doc = {"name": "a", "bucket": "x", "auth": {"method": "access_key", "access_key_id": "k"}}
+    with pytest.raises(ConfigError) as info:
+        parse_config({"integrations": [doc]})
+    assert str(info.value) == "config: integrations.0.auth.secret_access_key: Field required"
 
 
 def test_several_integrations_without_default_needs_a_name():

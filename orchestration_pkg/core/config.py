@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -166,14 +167,37 @@ def describe_validation_error(exc: ValidationError) -> str:
     # Pydantic's own str() echoes input values, which may be secrets: print location + reason.
     parts = []
     for err in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        path, model = _user_path(err["loc"])
+        loc = ".".join(str(p) for p in path) or "(top level)"
         if err["type"] == "union_tag_invalid" and err["loc"][:1] == ("integrations",):
             tag = (err.get("ctx") or {}).get("tag", "")
             allowed = ", ".join(PROVIDERS)
             parts.append(f"{loc}.provider: unknown provider {tag!r} (allowed: {allowed})")
             continue
-        parts.append(f"{loc}: {err['msg']}")
+        message = err["msg"]
+        if err["type"] == "extra_forbidden" and model is not None and path:
+            close = difflib.get_close_matches(str(path[-1]), list(model.model_fields), n=1)
+            message += f" (did you mean '{close[0]}'?)" if close else ""
+        parts.append(f"{loc}: {message}")
     return "; ".join(parts)
+
+
+def _user_path(loc: tuple[Any, ...]) -> tuple[list[Any], type[Any] | None]:
+    """``loc`` as the user wrote it: without pydantic's union tags (``integrations.0.s3.x`` →
+    ``integrations.0.x``, ``auth.access_key.y`` → ``auth.y``), and the integration model
+    whose direct field the path names (for "did you mean" hints)."""
+    path: list[Any] = []
+    model: type[Any] | None = None
+    for i, part in enumerate(loc):
+        if loc[:1] == ("integrations",) and i == 2 and part in PROVIDERS:
+            model = PROVIDERS[str(part)].config_model
+            continue
+        if path[-1:] == ["auth"] and isinstance(part, str) and i + 1 < len(loc):
+            continue  # the auth method's tag
+        path.append(part)
+    if model is not None and len(path) != 3:
+        model = None
+    return path, model
 
 
 def parse_config(data: Any, source: str = "config") -> AppConfig:
@@ -212,9 +236,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
+        # PyYAML's "problem" is a fixed phrase (never the document's text, which may hold
+        # secrets); its mark gives the position.
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config: {resolved} is not valid YAML{where}") from None
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None)
+        why = f": {problem}" if problem else ""
+        raise ConfigError(f"config: {resolved} is not valid YAML{where}{why}") from None
     return parse_config(data, str(resolved))
 
 
