@@ -151,6 +151,7 @@ def test_integrations_list_policy_and_test(project):
             "auth": "access_key",
             "default": True,
             "manifests_prefix": None,
+            "manifests_location": None,
         }
     ]
     proc = run(

@@ -281,6 +281,7 @@ def test_policy_needs_an_origin_for_cors(project):  # noqa: F811
     assert bare.returncode == 0, bare.stderr
     guide = json.loads(bare.stdout)
     assert "cors" not in guide and "iam_policy" in guide
+    assert not any("cors" in note.lower() for note in guide["notes"])  # no CORS to paste
     assert "invalid" not in bare.stdout and "example.com" not in bare.stdout
     both = run("--config", cfg, "integrations", "policy", "acme", "--no-cors", "--origin",
                "https://x.example", env=env)  # fmt: skip

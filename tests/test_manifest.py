@@ -982,3 +982,11 @@ def test_encord_stream_keeps_memory_flat() -> None:
     assert count == rows
     assert manifest.ignored_flags == ["skip_duplicate_urls"]
     assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_encord_rows_in_a_bare_list_get_a_hint(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text('[{"objectUrl": "s3://b/a.jpg"}]', encoding="utf-8")
+    with read_manifest(path) as manifest:
+        (row,) = list(manifest)
+    assert row.field == "url" and 'under {"images": [...]}' in row.reason

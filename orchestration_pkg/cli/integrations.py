@@ -30,6 +30,8 @@ def integration_summary(cfg: Any) -> dict[str, Any]:
         "auth": cfg.auth_summary(),
         "default": cfg.default,
         "manifests_prefix": cfg.manifests.prefix if cfg.manifests else None,
+        # the sensor lists manifests.prefix *under* the integration's own prefix
+        "manifests_location": cfg.location() + cfg.manifests.prefix if cfg.manifests else None,
     }
 
 
@@ -48,7 +50,7 @@ def integrations_list(as_json: bool = typer.Option(False, "--json")) -> None:
             escape(r["location"]),
             str(r["auth"]),
             "✓" if r["default"] else "",
-            escape(r["manifests_prefix"] or ""),
+            escape(r["manifests_location"] or ""),
         )
     out.print(table)
 
@@ -90,6 +92,8 @@ def integrations_policy(
         guide = storage.setup_guide(origins, max_age, principal=principal)
         if no_cors:
             guide.pop("cors", None)
+            if isinstance(guide.get("notes"), list):
+                guide["notes"] = [n for n in guide["notes"] if "cors" not in str(n).lower()]
         return guide
 
     print_json(guard(run))

@@ -84,7 +84,10 @@ def build_manifest_sensor(integration: AnyIntegrationConfig, job_name: str) -> S
         job_name=job_name,
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.STOPPED,
-        description=f"Registers manifests landing under {integration.name}:{watch.prefix}",
+        description=(
+            f"Registers manifests landing under {integration.location()}{watch.prefix} "
+            f"(integration {integration.name})"
+        ),
     )
     def _manifest_sensor(context: SensorEvaluationContext, platform: PlatformResource):
         storage = platform.storage(integration.name)

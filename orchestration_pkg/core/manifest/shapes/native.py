@@ -6,6 +6,7 @@ from typing import Any
 
 from orchestration_pkg.core.manifest.shapes.fields import (
     MEDIA_FIELDS,
+    BadField,
     Row,
     kind_value,
     make_item,
@@ -25,6 +26,12 @@ NATIVE_KINDS = {
 def native_item(row: int, item: Any) -> list[Row]:
     """The row of one native item."""
     item = need_object(item)
+    if "url" not in item and "objectUrl" in item:  # an Encord row outside its list
+        raise BadField(
+            "url",
+            'missing (objectUrl is Encord\'s name: put such rows under {"images": [...]}, '
+            '"videos", …, or name the field "url")',
+        )
     url = url_field(item, "url")
     given = {name: (name, item.get(name)) for name in MEDIA_FIELDS if name in item}
     return [
