@@ -816,10 +816,12 @@ def test_setup_guide() -> None:
     assert guide["rbac"] == [
         {
             "role": "Storage Blob Data Reader",
+            "assignee": "<SERVICE_PRINCIPAL_OBJECT_ID>",
             "scope": f"{account}/blobServices/default/containers/photos",
         },
         {
             "role": "Storage Blob Delegator",
+            "assignee": "<SERVICE_PRINCIPAL_OBJECT_ID>",
             "scope": account,
             "why": "to sign URLs with a user delegation key",
         },
