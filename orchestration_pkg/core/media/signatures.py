@@ -1,8 +1,7 @@
-"""What an object is, from its first bytes: magic numbers first, then extension, then type.
+"""Magic-byte signatures: the format a file's first bytes announce, and its MIME type.
 
-Content wins over names: a PNG called ``photo.jpg`` is a PNG, and a text file called
-``x.png`` is text. The file name and the Content-Type are only consulted when the bytes say
-nothing recognisable (empty, truncated or an unknown binary format).
+Each check takes ``head`` and returns a :class:`Sniffed` verdict or None; :func:`sniff_magic`
+runs them in order. The TIFF header parser is shared with the raster prober.
 """
 
 from __future__ import annotations
@@ -11,9 +10,6 @@ import codecs
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
-
-from charset_normalizer import from_bytes
 
 TEXT_SAMPLE = 16 * 1024
 """Bytes of ``head`` judged by the text check (charset-normalizer is slow on large inputs)."""
@@ -21,7 +17,7 @@ TEXT_SAMPLE = 16 * 1024
 GEO_TAGS = frozenset({33550, 33922, 34264, 34735})
 """ModelPixelScale, ModelTiepoint, ModelTransformation, GeoKeyDirectory."""
 
-_MIME = {
+FORMAT_MIME = {
     "jpeg": "image/jpeg",
     "png": "image/png",
     "gif": "image/gif",
@@ -47,6 +43,7 @@ _MIME = {
     "pdf": "application/pdf",
     "text": "text/plain",
 }
+"""The MIME type of each format name."""
 
 _KIND = {
     **dict.fromkeys(("jpeg", "png", "gif", "webp", "bmp", "tiff", "heic", "heif", "avif"), "image"),
@@ -54,82 +51,6 @@ _KIND = {
     **dict.fromkeys(("wav", "mp3", "flac", "ogg", "aac", "m4a"), "audio"),
     "pdf": "pdf",
     "text": "text",
-}
-
-_EXTENSIONS = {
-    "jpg": "jpeg",
-    "jpeg": "jpeg",
-    "jpe": "jpeg",
-    "jfif": "jpeg",
-    "png": "png",
-    "gif": "gif",
-    "webp": "webp",
-    "bmp": "bmp",
-    "dib": "bmp",
-    "tif": "tiff",
-    "tiff": "tiff",
-    "heic": "heic",
-    "heics": "heic",
-    "heif": "heif",
-    "avif": "avif",
-    "mp4": "mp4",
-    "mov": "mov",
-    "qt": "mov",
-    "m4v": "m4v",
-    "3gp": "3gp",
-    "3g2": "3gp",
-    "webm": "webm",
-    "mkv": "mkv",
-    "avi": "avi",
-    "wav": "wav",
-    "wave": "wav",
-    "mp3": "mp3",
-    "flac": "flac",
-    "ogg": "ogg",
-    "oga": "ogg",
-    "opus": "ogg",
-    "aac": "aac",
-    "m4a": "m4a",
-    "m4b": "m4a",
-    "pdf": "pdf",
-    **dict.fromkeys(("txt", "text", "csv", "tsv", "json", "jsonl", "ndjson", "md"), "text"),
-    **dict.fromkeys(("xml", "html", "htm", "log", "yaml", "yml", "srt", "vtt"), "text"),
-}
-
-TEXT_MIME = {
-    "csv": "text/csv",
-    "tsv": "text/tab-separated-values",
-    "json": "application/json",
-    "jsonl": "application/jsonl",
-    "ndjson": "application/x-ndjson",
-    "md": "text/markdown",
-    "xml": "application/xml",
-    "html": "text/html",
-    "htm": "text/html",
-    "yaml": "application/yaml",
-    "yml": "application/yaml",
-    "srt": "application/x-subrip",
-    "vtt": "text/vtt",
-}
-"""Text MIME types by extension; anything else that is text is ``text/plain``."""
-
-_MIME_FORMATS = {mime: fmt for fmt, mime in _MIME.items()} | {
-    "image/jpg": "jpeg",
-    "image/pjpeg": "jpeg",
-    "image/x-ms-bmp": "bmp",
-    "video/x-msvideo": "avi",
-    "video/avi": "avi",
-    "audio/x-wav": "wav",
-    "audio/wave": "wav",
-    "audio/x-flac": "flac",
-    "audio/mp3": "mp3",
-    "audio/x-m4a": "m4a",
-    "video/ogg": "ogg",
-    "application/ogg": "ogg",
-    "video/matroska": "mkv",
-    "application/x-pdf": "pdf",
-    "application/json": "text",
-    "application/xml": "text",
 }
 
 BOM_CODECS = (
@@ -140,9 +61,7 @@ BOM_CODECS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 """Byte order marks and the Python codec that reads them (UTF-32 LE before UTF-16 LE)."""
-_BOMS = tuple(bom for bom, _ in BOM_CODECS)
 _BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
-_TEXT_CONTROLS = frozenset(b"\t\n\r\f\v\x1b")
 
 
 @dataclass(frozen=True)
@@ -159,17 +78,7 @@ UNKNOWN = Sniffed("unknown", "", None)
 
 def mime_for(format: str) -> str:
     """The MIME type of a format name (``application/octet-stream`` if unknown)."""
-    return _MIME.get(format, "application/octet-stream")
-
-
-def sniff(head: bytes, *, name: str = "", content_type: str | None = None) -> Sniffed:
-    """Kind and format of an object from its first bytes; ``name``/``content_type`` are hints."""
-    found = sniff_magic(head)
-    if (found is None and is_text(head)) or (found is not None and found.kind == "text"):
-        found = _text(name)
-    if found is None:
-        found = _by_extension(name) or _by_content_type(content_type, name)
-    return found or UNKNOWN
+    return FORMAT_MIME.get(format, "application/octet-stream")
 
 
 def sniff_magic(head: bytes) -> Sniffed | None:
@@ -181,34 +90,9 @@ def sniff_magic(head: bytes) -> Sniffed | None:
     return None
 
 
-def extension(name: str) -> str:
-    """Lower-case extension of a key, path or URL (query and fragment ignored)."""
-    path = urlsplit(name).path if "://" in name else name
-    base = path.rsplit("/", 1)[-1]
-    return base.rsplit(".", 1)[-1].lower() if "." in base else ""
-
-
-def _of(fmt: str, kind: str | None = None) -> Sniffed:
+def verdict(fmt: str, kind: str | None = None) -> Sniffed:
+    """The :class:`Sniffed` of format ``fmt`` (``kind`` overrides the format's usual kind)."""
     return Sniffed(kind or _KIND[fmt], fmt, mime_for(fmt))
-
-
-def _text(name: str) -> Sniffed:
-    return Sniffed("text", "text", TEXT_MIME.get(extension(name), "text/plain"))
-
-
-def _by_extension(name: str) -> Sniffed | None:
-    fmt = _EXTENSIONS.get(extension(name))
-    if fmt == "text":
-        return _text(name)
-    return _of(fmt) if fmt else None
-
-
-def _by_content_type(content_type: str | None, name: str) -> Sniffed | None:
-    mime = (content_type or "").split(";", 1)[0].strip().lower()
-    fmt = _MIME_FORMATS.get(mime)
-    if fmt == "text" or (fmt is None and mime.startswith("text/")):
-        return Sniffed("text", "text", mime)
-    return _of(fmt) if fmt else None
 
 
 # -- magic checks (each: head -> Sniffed | None) ---------------------------------------------
@@ -217,15 +101,15 @@ def _by_content_type(content_type: str | None, name: str) -> Sniffed | None:
 def _simple(head: bytes) -> Sniffed | None:
     """Formats identified by a fixed prefix."""
     if head.startswith(b"\xff\xd8\xff"):
-        return _of("jpeg")
+        return verdict("jpeg")
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return _of("png")
+        return verdict("png")
     if head[:6] in (b"GIF87a", b"GIF89a"):
-        return _of("gif")
+        return verdict("gif")
     if head.startswith(b"fLaC"):
-        return _of("flac")
+        return verdict("flac")
     if head.startswith(b"%PDF-"):
-        return _of("pdf")
+        return verdict("pdf")
     return None
 
 
@@ -233,7 +117,7 @@ def _bmp(head: bytes) -> Sniffed | None:
     if head.startswith(b"BM") and len(head) >= 18:
         (header_size,) = struct.unpack_from("<I", head, 14)
         if header_size in _BMP_HEADER_SIZES:
-            return _of("bmp")
+            return verdict("bmp")
     return None
 
 
@@ -241,7 +125,7 @@ def _riff(head: bytes) -> Sniffed | None:
     if not head.startswith(b"RIFF") or len(head) < 12:
         return None
     form = head[8:12]
-    return {b"WEBP": _of("webp"), b"AVI ": _of("avi"), b"WAVE": _of("wav")}.get(form)
+    return {b"WEBP": verdict("webp"), b"AVI ": verdict("avi"), b"WAVE": verdict("wav")}.get(form)
 
 
 def _tiff(head: bytes) -> Sniffed | None:
@@ -249,7 +133,7 @@ def _tiff(head: bytes) -> Sniffed | None:
     if layout is None:
         return None
     tags = first_ifd_tags(head, layout)
-    return _of("tiff", "raster" if tags & GEO_TAGS else "image")
+    return verdict("tiff", "raster" if tags & GEO_TAGS else "image")
 
 
 def _ftyp(head: bytes) -> Sniffed | None:
@@ -269,8 +153,8 @@ def _brand_format(major: str, compatible: list[str]) -> Sniffed:
         if fmt == "heif":  # a generic HEIF brand: the codec brand says what it really is
             fmt = "avif" if "avif" in compatible else "heic" if "heic" in compatible else "heif"
         if fmt:
-            return _of(fmt)
-    return _of("mp4")
+            return verdict(fmt)
+    return verdict("mp4")
 
 
 _BRANDS = {
@@ -294,7 +178,7 @@ def _ebml(head: bytes) -> Sniffed | None:
     if at >= 0 and at + 3 <= len(head) and head[at + 2] & 0x80:
         length = head[at + 2] & 0x7F
         doctype = head[at + 3 : at + 3 + length].rstrip(b"\x00")
-    return _of("webm" if doctype == b"webm" else "mkv")
+    return verdict("webm" if doctype == b"webm" else "mkv")
 
 
 def _ogg(head: bytes) -> Sniffed | None:
@@ -303,8 +187,8 @@ def _ogg(head: bytes) -> Sniffed | None:
     segments = head[26] if len(head) > 26 else 0
     packet = head[27 + segments : 27 + segments + 8]
     if packet.startswith(b"\x80theora"):
-        return _of("ogg", "video")
-    return _of("ogg", "audio")  # vorbis, opus, speex, flac-in-ogg (and unknown: most likely)
+        return verdict("ogg", "video")
+    return verdict("ogg", "audio")  # vorbis, opus, speex, flac-in-ogg (and unknown: most likely)
 
 
 def _mpeg_audio(head: bytes) -> Sniffed | None:
@@ -314,11 +198,11 @@ def _mpeg_audio(head: bytes) -> Sniffed | None:
         size = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]
         start = 10 + size
         if start + 2 > len(head) or not _is_adts(head[start:]):
-            return _of("mp3")  # the frame is beyond head: ID3 is (nearly) always mp3
+            return verdict("mp3")  # the frame is beyond head: ID3 is (nearly) always mp3
     if _is_adts(head[start:]):
-        return _of("aac")
+        return verdict("aac")
     if _is_mp3_frame(head[start:]):
-        return _of("mp3")
+        return verdict("mp3")
     return None
 
 
@@ -336,7 +220,7 @@ def _is_mp3_frame(data: bytes) -> bool:
 
 def _pdf_later(head: bytes) -> Sniffed | None:
     """``%PDF-`` may follow some junk (e.g. a MacBinary header) within the first 1024 bytes."""
-    return _of("pdf") if b"%PDF-" in head[:1024] else None
+    return verdict("pdf") if b"%PDF-" in head[:1024] else None
 
 
 def _bom_text(head: bytes) -> Sniffed | None:
@@ -349,7 +233,7 @@ def _bom_text(head: bytes) -> Sniffed | None:
                 text.decode(sample, final=False)
             except UnicodeDecodeError:
                 return None
-            return _of("text")
+            return verdict("text")
     return None
 
 
@@ -418,34 +302,3 @@ def first_ifd_tags(head: bytes, layout: TiffHeader) -> set[int]:
             break
         tags.add(struct.unpack_from(layout.endian + "H", head, pos)[0])
     return tags
-
-
-# -- text --------------------------------------------------------------------------------------
-
-
-def is_text(head: bytes) -> bool:
-    """No NUL bytes (unless a UTF-16/32 BOM says so) and a plausible character encoding."""
-    sample = head[:TEXT_SAMPLE]
-    if not sample:
-        return False
-    if sample.startswith(_BOMS):
-        return True
-    if b"\x00" in sample or _controls(sample) * 100 > len(sample):
-        return False
-    if _is_utf8(sample):
-        return True
-    best = from_bytes(sample).best()
-    return best is not None and best.chaos < 0.3
-
-
-def _controls(sample: bytes) -> int:
-    return sum(1 for b in sample if b < 0x20 and b not in _TEXT_CONTROLS)
-
-
-def _is_utf8(sample: bytes) -> bool:
-    """Valid UTF-8, forgiving a multi-byte character cut at the end of the sample."""
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.reason == "unexpected end of data" and exc.start >= len(sample) - 3
-    return True
