@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
 
 from orchestration_pkg.core.catalog import Catalog, FileRecord, FileWriter
+from orchestration_pkg.core.engine_plan import (
+    IMAGE_KINDS,
+    Batch,
+    Planned,
+    Tally,
+    from_manifest,
+    missing_strict_metadata,
+    needs_probe,
+    record_kind,
+    strict_row_problem,
+)
 from orchestration_pkg.core.errors import OrchestrationError, UrlError
 from orchestration_pkg.core.folders import validate_folder_name
 from orchestration_pkg.core.manifest import Manifest, guess_media_kind
@@ -29,10 +39,7 @@ from orchestration_pkg.core.models import (
     ManifestFlags,
     ManifestItem,
     MediaKind,
-    MediaMetadata,
-    ObjectInfo,
     RowError,
-    UnitError,
 )
 from orchestration_pkg.core.policy import Quotas, Requirements, frames_of, violations
 from orchestration_pkg.core.probe import ProbeResult, head_object
@@ -44,8 +51,10 @@ from orchestration_pkg.core.verify import metadata_mismatches
 
 log = logging.getLogger(__name__)
 
+# missing_strict_metadata moved to engine_plan; importers of it from here keep working.
+__all__ = ["Progress", "RegistrationEngine", "RegistrationOptions", "missing_strict_metadata"]
+
 FetchMode = Literal["auto", "head", "none"]
-MAX_REPORTED_ERRORS = 10_000
 
 
 @dataclass
@@ -84,38 +93,6 @@ class Progress:
     batches: int = 0
 
 
-@dataclass
-class _Planned:
-    item: ManifestItem
-    key: str
-    kind: MediaKind | None
-
-
-@dataclass
-class _Batch:
-    planned: list[_Planned] = field(default_factory=list)
-    images: int = 0
-    videos: int = 0
-
-
-@dataclass
-class _Tally:
-    result: JobResult
-    kinds: Counter = field(default_factory=Counter)
-    aborted: bool = False
-    quota: QuotaGuard | None = None
-    stats: Counter = field(default_factory=Counter)
-
-    def add_error(self, url: str, error: str, row: int | None) -> None:
-        self.result.failed += 1
-        if len(self.result.unit_errors) < MAX_REPORTED_ERRORS:
-            self.result.unit_errors.append(UnitError(url=redact_url(url), error=error, row=row))
-
-    def add_warning(self, url: str, warning: str, row: int | None) -> None:
-        if len(self.result.warnings) < MAX_REPORTED_ERRORS:
-            self.result.warnings.append(UnitError(url=redact_url(url), error=warning, row=row))
-
-
 class RegistrationEngine:
     """Registers manifests into catalog folders through one storage integration."""
 
@@ -152,7 +129,7 @@ class RegistrationEngine:
             status=JobStatus.PENDING,
             created_at=datetime.now(timezone.utc),
         )
-        tally = _Tally(result, quota=QuotaGuard(opts.quotas) if opts.quotas else None)
+        tally = Tally(result, quota=QuotaGuard(opts.quotas) if opts.quotas else None)
         try:
             with self.catalog.writer(target.id) as writer:
                 self._run(manifest, opts, writer, tally, progress)
@@ -194,7 +171,7 @@ class RegistrationEngine:
         manifest: Manifest,
         opts: RegistrationOptions,
         writer: FileWriter,
-        tally: _Tally,
+        tally: Tally,
         progress: Callable[[Progress], None] | None,
     ) -> None:
         flags = manifest.flags
@@ -219,10 +196,10 @@ class RegistrationEngine:
         self,
         manifest: Iterable[ManifestItem | RowError],
         opts: RegistrationOptions,
-        tally: _Tally,
+        tally: Tally,
         state: Progress,
-    ) -> Iterable[_Batch]:
-        batch = _Batch()
+    ) -> Iterable[Batch]:
+        batch = Batch()
         for entry in manifest:
             state.rows += 1
             tally.result.total += 1
@@ -238,13 +215,13 @@ class RegistrationEngine:
                 or len(batch.planned) >= opts.max_images_per_batch
             ):
                 yield batch
-                batch = _Batch()
+                batch = Batch()
         if batch.planned:
             yield batch
 
     def _plan(
-        self, entry: ManifestItem | RowError, tally: _Tally, opts: RegistrationOptions
-    ) -> _Planned | None:
+        self, entry: ManifestItem | RowError, tally: Tally, opts: RegistrationOptions
+    ) -> Planned | None:
         if isinstance(entry, RowError):
             tally.add_error(entry.url or f"(row {entry.row})", str(entry), entry.row)
             tally.aborted |= not opts.ignore_errors
@@ -256,15 +233,15 @@ class RegistrationEngine:
             tally.aborted |= not opts.ignore_errors
             return None
         kind = entry.media_kind or guess_media_kind(self.storage.canonical_url(key))
-        return _Planned(item=entry, key=key, kind=kind)
+        return Planned(item=entry, key=key, kind=kind)
 
     def _process(
         self,
-        batch: _Batch,
+        batch: Batch,
         opts: RegistrationOptions,
         flags: ManifestFlags,
         writer: FileWriter,
-        tally: _Tally,
+        tally: Tally,
         pool: ThreadPoolExecutor,
     ) -> None:
         outcomes = list(pool.map(lambda p: self._fetch(p, opts), batch.planned))
@@ -282,7 +259,7 @@ class RegistrationEngine:
         if tally.aborted:
             return
         if tally.quota:
-            images = sum(r.media_kind in _IMAGE_KINDS for r in records)
+            images = sum(r.media_kind in IMAGE_KINDS for r in records)
             breach = tally.quota.add(images, sum(r.frame_count or 0 for r in records))
             if breach:
                 tally.aborted = True
@@ -293,21 +270,10 @@ class RegistrationEngine:
             skip_existing=flags.skip_duplicate_urls,
             update_client_metadata=flags.upsert_metadata or not flags.skip_duplicate_urls,
         )
-        res = tally.result
-        res.created += counts.created
-        res.updated += counts.updated
-        res.unchanged += counts.unchanged
-        res.skipped += counts.skipped
-        res.registered = res.created + res.updated + res.unchanged
-        tally.kinds.update(r.media_kind or "other" for r in records)
-        for r in records:
-            if r.media_kind in ("video", "audio") and r.media_metadata.get("duration"):
-                tally.stats[f"{r.media_kind}_seconds"] += float(r.media_metadata["duration"])
-            if r.frame_count:
-                tally.stats["video_frames"] += r.frame_count
+        tally.add_written(counts, records)
 
     def _assess(
-        self, planned: _Planned, record: FileRecord, opts: RegistrationOptions, tally: _Tally
+        self, planned: Planned, record: FileRecord, opts: RegistrationOptions, tally: Tally
     ) -> bool:
         """Verify given metadata and apply requirement rules; False = the file is refused."""
         problems: list[str] = []
@@ -334,21 +300,14 @@ class RegistrationEngine:
         tally.aborted |= not opts.ignore_errors
         return False
 
-    def _fetch(self, planned: _Planned, opts: RegistrationOptions) -> ProbeResult | str:
+    def _fetch(self, planned: Planned, opts: RegistrationOptions) -> ProbeResult | str:
         """Probe one object within its retry deadline; a string is the unit error."""
         if self.storage.strict_client_only:
-            missing = missing_strict_metadata(planned.kind, planned.item.given)
-            if missing:
-                return (
-                    f"row {planned.item.row}: strict client-only integration "
-                    f"'{self.storage.name}' never fetches, so the row must carry "
-                    f"{missing[0]} with {', '.join(missing[1])}"
-                )
-            return _from_manifest(planned)
+            return strict_row_problem(planned, self.storage.name) or from_manifest(planned)
         if opts.fetch == "none":
-            return _from_manifest(planned)
+            return from_manifest(planned)
         wants_probe = opts.fetch == "auto" and (
-            opts.verify_metadata or _needs_probe(planned.kind, planned.item.given)
+            opts.verify_metadata or needs_probe(planned.kind, planned.item.given)
         )
         if wants_probe:
             kind = planned.kind
@@ -365,14 +324,11 @@ class RegistrationEngine:
         except OrchestrationError as exc:
             return str(exc)
 
-    def _record(self, planned: _Planned, probe: ProbeResult) -> FileRecord:
+    def _record(self, planned: Planned, probe: ProbeResult) -> FileRecord:
         item, info = planned.item, probe.info
         meta = {**item.given.model_dump(exclude_none=True), **probe.metadata}
-        kind = (
-            _SNIFFED_KINDS.get(probe.metadata.get("kind", ""))
-            or planned.kind
-            or _kind_from_type(info.content_type or meta.get("mime_type"))
-        )
+        sniffed = probe.metadata.get("kind", "")
+        kind = record_kind(sniffed, planned.kind, info.content_type or meta.get("mime_type"))
         canonical = self.storage.canonical_url(planned.key)
         content_type = (
             info.content_type or meta.get("mime_type") or mimetypes.guess_type(canonical)[0]
@@ -394,78 +350,3 @@ class RegistrationEngine:
             media_metadata=meta,
             client_metadata=item.client_metadata,
         )
-
-
-# What a row must carry when nothing may be fetched (Encord's names, as users write them).
-_STRICT_FIELDS: dict[MediaKind | None, tuple[str, tuple[str, ...]]] = {
-    MediaKind.IMAGE: ("imageMetadata", ("width", "height", "mime_type", "file_size")),
-    MediaKind.IMAGE_GROUP: ("imageMetadata", ("width", "height", "mime_type", "file_size")),
-    MediaKind.DICOM_SERIES: ("imageMetadata", ("mime_type", "file_size")),
-    MediaKind.VIDEO: (
-        "videoMetadata",
-        ("width", "height", "duration", "fps", "mime_type", "file_size"),
-    ),
-    MediaKind.AUDIO: ("audioMetadata", ("duration", "mime_type", "file_size")),
-}
-_DEFAULT_STRICT = ("metadata", ("mime_type", "file_size"))
-
-
-def missing_strict_metadata(
-    kind: MediaKind | None, given: MediaMetadata
-) -> tuple[str, list[str]] | None:
-    """For strict client-only rows: (block name, missing camelCase fields) or None if complete."""
-    block, fields = _STRICT_FIELDS.get(kind, _DEFAULT_STRICT)
-    missing = [f for f in fields if getattr(given, f) is None]
-    if not missing:
-        return None
-    names = {"mime_type": "mimeType", "file_size": "fileSize"}
-    return block, [names.get(f, f) for f in missing]
-
-
-def _from_manifest(planned: _Planned) -> ProbeResult:
-    """A probe result made only of what the manifest says (fetch mode ``none``)."""
-    given = planned.item.given
-    info = ObjectInfo(key=planned.key, size=given.file_size, content_type=given.mime_type)
-    return ProbeResult(info=info, metadata={}, bytes_read=0, requests=0)
-
-
-_IMAGE_KINDS = (MediaKind.IMAGE.value, MediaKind.IMAGE_GROUP.value)
-# The ``kind`` of a probed metadata model → the catalog's media kind (content beats names).
-_SNIFFED_KINDS = {
-    "image": MediaKind.IMAGE,
-    "raster": MediaKind.IMAGE,
-    "video": MediaKind.VIDEO,
-    "audio": MediaKind.AUDIO,
-    "pdf": MediaKind.PDF,
-    "text": MediaKind.TEXT,
-}
-# Fields whose absence from the manifest makes ``fetch=auto`` read the object's header.
-_PROBE_FIELDS: dict[MediaKind, tuple[str, ...]] = {
-    MediaKind.IMAGE: ("width", "height"),
-    MediaKind.IMAGE_GROUP: ("width", "height"),
-    MediaKind.VIDEO: ("width", "height", "duration", "fps"),
-    MediaKind.AUDIO: ("duration", "sample_rate"),
-    MediaKind.PDF: ("__always__",),
-    MediaKind.TEXT: ("__always__",),
-}
-
-
-def _needs_probe(kind: MediaKind | None, given: MediaMetadata) -> bool:
-    fields = _PROBE_FIELDS.get(kind) if kind else None
-    if not fields:
-        return False
-    return any(f == "__always__" or getattr(given, f) is None for f in fields)
-
-
-def _kind_from_type(content_type: str | None) -> MediaKind | None:
-    if not content_type:
-        return None
-    major = content_type.split("/", 1)[0]
-    if content_type == "application/pdf":
-        return MediaKind.PDF
-    return {
-        "image": MediaKind.IMAGE,
-        "video": MediaKind.VIDEO,
-        "audio": MediaKind.AUDIO,
-        "text": MediaKind.TEXT,
-    }.get(major)
