@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -140,7 +141,10 @@ def _keep_or_delete_catalog(catalog: Path, *, fresh: bool) -> None:
             catalog.unlink()
             print(f"deleted {catalog}")
             return
-    print(f"keeping the existing catalog {catalog} (pass --fresh to start from an empty one)")
+    print(
+        f"keeping the existing catalog {catalog} (to start from an empty one: "
+        f".venv/bin/python -m orchestration_pkg.demo --fresh)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -185,20 +189,23 @@ def main(argv: list[str] | None = None) -> None:
     _cli("--config", config, "presign", "demo", objects[0][0], "--ttl", "900")
     print("\nRe-running the same manifest registered nothing twice (see 'unchanged' above).")
     serve = f".venv/bin/python -m orchestration_pkg.demo --serve --port 9090 --workdir {wd}"
-    print("To explore in Dagster, keep the S3 server running and start the UI:")
-    print(f"  {serve}   # terminal 1")
-    print(
-        f"  ORCHESTRATION_PKG_CONFIG={shlex.quote(config)} .venv/bin/dagster dev"
-        " -w workspace.yaml   # terminal 2 (or: make dev)"
+    dagster = (
+        f"ORCHESTRATION_PKG_CONFIG={shlex.quote(config)} .venv/bin/dagster dev -w workspace.yaml"
     )
     if args.serve:
-        print(f"\nserving S3 on {endpoint}; Ctrl-C to stop it", flush=True)
+        print("To explore in Dagster, start the UI in another terminal (or: make dev):")
+        print(f"  {dagster}")
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
         try:
+            print(f"\nserving S3 on {endpoint}; Ctrl-C to stop it", flush=True)
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
     else:
+        print("To explore in Dagster, keep the S3 server running and start the UI:")
+        print(f"  {serve}   # terminal 1")
+        print(f"  {dagster}   # terminal 2 (or: make dev)")
         print(
             f"\nNote: the local S3 server on {endpoint} stops now, as the demo exits: the"
             " presigned URL above stops working and `integrations test` against"
@@ -206,6 +213,10 @@ def main(argv: list[str] | None = None) -> None:
         )
     server.stop()  # type: ignore[attr-defined]
     print(f"S3 server on {endpoint} stopped.")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -349,3 +350,24 @@ def test_demo_prints_pasteable_commands_and_keeps_its_catalog(tmp_path):
     assert catalog.exists()
     fresh = demo("--fresh")
     assert fresh.returncode == 0 and f"deleted {catalog} (--fresh)" in fresh.stdout
+
+
+def test_demo_serve_prints_only_the_ui_step_and_stops_cleanly_on_sigterm(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "ORCHESTRATION_PKG_CONFIG"}
+    args = ["--workdir", str(tmp_path), "--images", "1", "--serve", "--port", "0"]
+    proc = subprocess.Popen(
+        [PY, "-m", "orchestration_pkg.demo", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    lines = []
+    for line in proc.stdout:  # until the server says it is serving
+        lines.append(line)
+        if line.startswith("serving S3 on"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=60)
+    out = "".join(lines) + rest
+    assert proc.returncode == 0
+    assert "dagster dev -w workspace.yaml" in out and "terminal 1" not in out
+    assert "stopped." in rest
