@@ -18,7 +18,7 @@ import pytest
 
 from orchestration_pkg.core.storage import AccessCheck
 from tests.media import image_bytes
-from tests.test_cli import SECRET, project, run  # noqa: F401 - the fixture is used by name
+from tests.test_cli import CLI, SECRET, project, run  # noqa: F401 - the fixture is used by name
 
 PY = str(Path(sys.executable))
 RULE = "folder names: 1–128 printable characters"
@@ -371,3 +371,15 @@ def test_demo_serve_prints_only_the_ui_step_and_stops_cleanly_on_sigterm(tmp_pat
     assert proc.returncode == 0
     assert "dagster dev -w workspace.yaml" in out and "terminal 1" not in out
     assert "stopped." in rest
+
+
+def test_output_into_a_closed_pipe_stops_quietly(tmp_path):
+    errors = tmp_path / "stderr.txt"
+    for args in ("--help", "register --help", "config show"):
+        subprocess.run(
+            f"{CLI} {args} 2>{errors} | head -c 10 >/dev/null", shell=True, check=False,
+            cwd=tmp_path, timeout=60,
+        )  # fmt: skip
+        assert "Traceback" not in errors.read_text() and "Exception ignored" not in (
+            errors.read_text()
+        )

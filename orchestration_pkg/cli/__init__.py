@@ -6,11 +6,14 @@ one Typer ``app`` of :mod:`orchestration_pkg.cli.common`.
 
 from __future__ import annotations
 
+import os
 import sys
 
-try:  # recent Typer vendors Click as typer._click; older ones use Click itself
+import typer
+
+try:  # Typer 0.29 vendors Click as the private typer._click (pinned <0.30 in pyproject)
     from typer._click import exceptions as click_exceptions
-except ImportError:  # pragma: no cover
+except ImportError:  # pragma: no cover - older Typer uses Click itself
     from click import exceptions as click_exceptions
 
 from orchestration_pkg.cli import commands, integrations  # noqa: F401 - registers commands
@@ -34,10 +37,30 @@ def main() -> None:
         message = " ".join(exc.format_message().split())
         err.print(f"error: {message} (see: {where} --help)", markup=False, highlight=False)
         sys.exit(2)
-    except click_exceptions.Abort:
+    except typer.Abort:
         err.print("aborted", markup=False, highlight=False)
         sys.exit(130)
+    except BrokenPipeError:  # e.g. `orchestration-pkg files lake | head`: stop quietly
+        _quiet_stdout()
+        sys.exit(1)
+    if _stdout_closed():
+        _quiet_stdout()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _stdout_closed() -> bool:
+    """Whether the reader of stdout went away (flushing raises BrokenPipeError)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    return False
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail loudly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,12 +33,18 @@ from orchestration_pkg.core.storage import MAX_SIGN_TTL, MIN_SIGN_TTL, clamp_ttl
 def register(
     manifest: str = typer.Argument(..., help="manifest path, or s3://bucket/key of a manifest"),
     folder: str = typer.Option(..., "--folder", "-f", help="catalog folder (created if missing)"),
-    integration: str | None = typer.Option(None, "--integration", "-i"),
+    integration: str | None = typer.Option(
+        None, "--integration", "-i", help="integration name (default: the default integration)"
+    ),
     ignore_errors: bool = typer.Option(
         False, "--ignore-errors", help="register good files and list the bad ones"
     ),
-    fetch: str = typer.Option("auto", help="auto: HEAD + image headers | head | none"),
-    concurrency: int = typer.Option(32, min=1, max=512),
+    fetch: str = typer.Option(
+        "auto",
+        help="auto: HEAD, or ranged reads of the bytes holding the media metadata | head: "
+        "HEAD only | none: trust the manifest, no storage call",
+    ),
+    concurrency: int = typer.Option(32, min=1, max=512, help="objects probed at once"),
     verify_metadata: bool = typer.Option(
         False, "--verify-metadata", help="probe every object and compare with the manifest"
     ),
@@ -102,7 +108,10 @@ def register(
 
 
 @app.command()
-def status(job_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+def status(
+    job_id: str = typer.Argument(..., help="job id (from register, or `jobs`)"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
     """Show an upload job: status, counts and unit errors."""
     result = guard(lambda: catalog().get_job(job_id))
     if as_json:
