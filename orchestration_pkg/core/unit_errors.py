@@ -9,8 +9,8 @@ code              transient  meaning
 not_found         no         the object does not exist (yet)
 forbidden         no         access denied, bad or expired credentials, URL refused by policy
 timeout           yes        the request or the object's deadline timed out
-throttled         yes        the provider asked us to slow down (429, 503 SlowDown)
-server_error      yes        the provider failed (5xx)
+throttled         yes        the provider asked us to slow down (429, SlowDown, ServerBusy)
+server_error      yes        the provider failed (5xx; a 503 naming no throttling)
 network           yes        connection reset or refused, DNS, TLS (TLS: not transient)
 bad_media         no         corrupt, empty, unsupported or a different kind than announced
 policy            no         a requirement rule or quota refused the file
@@ -109,6 +109,8 @@ def classify(exc: BaseException) -> tuple[str, bool]:
         code = STORAGE_CODES.get(exc.code, UNKNOWN)
         if code == NETWORK and "timed out" in str(exc):
             code = TIMEOUT
+        if code == THROTTLED and _unavailable(exc):
+            code = SERVER_ERROR
         return code, exc.transient or code in _ALWAYS_TRANSIENT
     if isinstance(exc, ProbeError):
         return BAD_MEDIA, False
@@ -117,6 +119,13 @@ def classify(exc: BaseException) -> tuple[str, bool]:
     if isinstance(exc, TimeoutError):
         return TIMEOUT, True
     return UNKNOWN, False
+
+
+def _unavailable(exc: StorageError) -> bool:
+    """A 503 that names no throttling (no SlowDown, ServerBusy, …): the service failed."""
+    named = str(getattr(exc, "provider_code", "") or "").lower()
+    hints = ("slow", "throttl", "busy", "toomany", "limit")
+    return getattr(exc, "status", None) == 503 and not any(h in named for h in hints)
 
 
 def failure(exc: BaseException) -> Failure:

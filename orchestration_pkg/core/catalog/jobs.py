@@ -256,6 +256,11 @@ class JobsMixin:
                 found[r.level].append(_unit_error(r))
         return _job_result(row, found["error"], found["warning"])
 
+    def job_options(self, job_id: str) -> dict[str, Any]:
+        """The options job ``job_id`` ran with (fetch, concurrency, verify); {} if unknown."""
+        with self.engine.connect() as conn:
+            return dict(conn.scalar(sa.select(jobs.c.options).where(jobs.c.id == job_id)) or {})
+
     def failed_units(self, job_id: str) -> list[UnitError]:
         """The unit errors of job ``job_id`` with the copies of their rows (``item``), by row;
         ``NotFoundError`` if the job is unknown."""
