@@ -135,7 +135,7 @@ def test_strict_client_only_rows_and_mismatches_have_their_codes(tmp_path, catal
         DirectIntegrationConfig(name="partners", provider="direct", strict_client_only=True)
     )
     rows = [
-        {"objectUrl": "https://cdn.example.org/a.png", "title": "a"},
+        {"objectUrl": "https://cdn.example.org/a.png?X-Amz-Signature=s3cr3t", "title": "a"},
         {
             "objectUrl": "https://cdn.example.org/b.png",
             "imageMetadata": {"width": 2, "height": 2, "mimeType": "image/png", "fileSize": 9},
@@ -146,6 +146,12 @@ def test_strict_client_only_rows_and_mismatches_have_their_codes(tmp_path, catal
     result = _register(catalog, storage, path)
     assert result.registered == 1
     assert _codes(result) == {1: ("strict_metadata", False)}
+    # a signed direct URL: its signature is never stored, so it cannot be retried
+    (unit,) = catalog.failed_units(result.job_id)
+    assert unit.item == {"row": 1, "url": None, "title": "a", "media_kind": "image"}
+    assert "s3cr3t" not in unit.url + unit.error
+    plan = plan_retry(catalog, result.job_id)
+    assert plan.items == [] and "never stored" in plan.skipped[0].error
 
 
 def test_retry_of_a_job_whose_manifest_is_gone(tmp_path, s3_bucket, s3_config_factory, catalog):
