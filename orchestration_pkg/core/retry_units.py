@@ -45,14 +45,19 @@ class RetryPlan:
         return max(0, self.job.failed - len(self.items) - len(self.skipped))
 
 
-def plan_retry(catalog: Catalog, job_id: str) -> RetryPlan:
-    """The retry plan of ``job_id``; ``NotFoundError`` if unknown, an error if still running."""
+def plan_retry(catalog: Catalog, job_id: str, *, only_transient: bool = False) -> RetryPlan:
+    """The retry plan of ``job_id``; ``NotFoundError`` if unknown, an error if still running.
+
+    ``only_transient`` (the Dagster retry sensor) skips units whose error is permanent.
+    """
     job = catalog.get_job(job_id)
     if job.status is JobStatus.PENDING:
         raise OrchestrationError(f"job {job_id} is still PENDING: retry it once it has finished")
     plan = RetryPlan(job=job)
     for unit in catalog.failed_units(job_id):
         reason = not_retryable(unit.code, unit.item)
+        if reason is None and only_transient and not unit.transient:
+            reason = f"a permanent error ({unit.code}) is not retried automatically"
         if reason is None and unit.item is not None:
             try:
                 plan.items.append(manifest_item(unit.item))
