@@ -10,6 +10,11 @@ from orchestration_pkg.assets import ALL_ASSETS, REGISTRATION_ASSETS
 from orchestration_pkg.core.config import load_config, resolve_config_path
 from orchestration_pkg.resources.platform import PlatformResource
 from orchestration_pkg.sensors import build_manifest_sensors
+from orchestration_pkg.sensors.retry_sensor import (
+    RetrySchedule,
+    build_retry_sensor,
+    retry_units_job,
+)
 
 REGISTER_JOB = "register_manifest_job"
 
@@ -23,11 +28,15 @@ def build_definitions(config_path: str | os.PathLike[str] | None = None) -> Defi
         selection=REGISTRATION_ASSETS,
         description="Register one manifest into one catalog folder.",
     )
+    schedule = RetrySchedule(
+        max_attempts=config.retry_units.max_attempts,
+        backoff_seconds=config.retry_units.backoff_seconds,
+    )
     platform = PlatformResource(config_path=str(path.resolve()) if path else "")
     return Definitions(
         assets=ALL_ASSETS,
-        jobs=[job],
-        sensors=build_manifest_sensors(config, REGISTER_JOB),
+        jobs=[job, retry_units_job],
+        sensors=[*build_manifest_sensors(config, REGISTER_JOB), build_retry_sensor(schedule)],
         resources={"platform": platform},
     )
 

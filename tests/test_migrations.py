@@ -255,4 +255,34 @@ def test_catalog_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         engine.dispose()
     with pytest.raises(RuntimeError, match="revision 9999, newer than"):
         Catalog(url)
-    assert known_revisions() == ["0001", "0002", "0003"]
+    assert known_revisions() == ["0001", "0002", "0003", "0004"]
+
+
+def test_catalog_at_0003_gains_unit_error_codes_and_retry_of(catalog_url: str) -> None:
+    engine = _engine(catalog_url)
+    try:
+        upgrade(engine, "0003")
+        assert _version(engine) == "0003"
+        _fill_old_catalog(engine)
+        with engine.begin() as conn:  # as 0003's own writes would have it
+            conn.execute(sa.text("UPDATE op_jobs SET folder_name = 'photos'"))
+        with engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("op_unit_errors")}
+        assert "transient" not in columns and "item" not in columns
+    finally:
+        engine.dispose()
+    catalog = Catalog(catalog_url)
+    try:
+        assert catalog.schema_version() == head_revision() == "0004"
+        _assert_data_intact(catalog)
+        job = catalog.get_job("a" * 32)
+        assert job.retry_of is None
+        assert [(e.code, e.transient, e.item) for e in job.unit_errors] == [
+            ("unknown", False, None)
+        ]
+        assert [u.item for u in catalog.failed_units("a" * 32)] == [None]
+        with catalog.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            assert compare_metadata(context, metadata) == []
+    finally:
+        catalog.dispose()

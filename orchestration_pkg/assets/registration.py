@@ -190,8 +190,13 @@ def upload_results(
         )
     if job.unit_errors:
         metadata["failed_urls"] = metadata_table(
-            [("row", "int"), ("url", "string"), ("error", "string")],
-            [{"row": e.row or 0, "url": e.url, "error": e.error} for e in job.unit_errors],
+            [("row", "int"), ("url", "string"), ("code", "string"), ("transient", "bool")]
+            + [("error", "string")],
+            [
+                {"row": e.row or 0, "url": e.url, "code": e.code, "transient": e.transient}
+                | {"error": e.error}
+                for e in job.unit_errors
+            ],
         )
     passed = job.failed == 0 and job.status is JobStatus.DONE
     check = AssetCheckResult(

@@ -24,7 +24,7 @@ from orchestration_pkg.cli.common import (
     warn,
     warn_if_no_config,
 )
-from orchestration_pkg.cli.output import job_json, outcome, print_job
+from orchestration_pkg.cli.output import job_json, job_json_unit, outcome, print_job, unit_line
 from orchestration_pkg.core.models import JobResult, JobStatus
 from orchestration_pkg.core.storage import MAX_SIGN_TTL, MIN_SIGN_TTL, clamp_ttl
 
@@ -108,6 +108,76 @@ def register(
 
 
 @app.command()
+def retry(
+    job_id: str,
+    ignore_errors: bool = typer.Option(
+        False, "--ignore-errors", help="register what now works and list what still fails"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """Re-attempt only the failed units of JOB_ID, from their rows kept in the catalog.
+
+    Same folder, integration and output as ``register``; exit codes as ``register``. A job
+    without failed units: a warning, exit 0. Units that cannot be retried (a malformed row, a
+    URL outside the integration, a signed direct URL) are counted as skipped, with the reason.
+    """
+    from orchestration_pkg.core.retry_units import plan_retry, retry_job
+
+    def plan() -> Any:
+        cfg = config()
+        warn_if_no_config(cfg)
+        cat = catalog()
+        try:
+            return cfg, plan_retry(cat, job_id)
+        finally:
+            cat.dispose()
+
+    cfg, todo = guard(plan)
+    if todo.job.status is JobStatus.FAILED and todo.job.total > todo.job.failed:
+        warn(
+            f"job {job_id} FAILED as a whole: its other rows were rolled back and are not "
+            "retried; register its manifest again for those"
+        )
+    if todo.unrecorded:
+        recorded = todo.job.failed - todo.unrecorded
+        warn(f"only {recorded} of {todo.job.failed} failed units were recorded; retrying those")
+    if not todo.items:
+        message = f"nothing to retry: job {job_id} has no failed units"
+        if todo.skipped:
+            message = (
+                f"nothing to retry: none of the {len(todo.skipped)} failed units of job "
+                f"{job_id} can be retried"
+            )
+        if as_json:
+            skipped = [job_json_unit(u) for u in todo.skipped]
+            print_json(
+                {
+                    "job_id": None,
+                    "retry_of": job_id,
+                    "outcome": "nothing_to_retry",
+                    "not_retried": skipped,
+                }
+            )
+        else:
+            for u in todo.skipped:
+                out.print(f"  - {unit_line(u, code=True)}", markup=False, highlight=False)
+        warn(message)
+        return
+    result = guard(lambda: retry_job(cfg, todo, ignore_errors=ignore_errors))
+    kind, warning, code = outcome(result)
+    if as_json:
+        print_json({**job_json(result), "outcome": kind})
+    else:
+        print_job(result)
+    if code:
+        fail(warning or f"job {result.job_id} {result.status.value}", code=code)
+    if warning:
+        warn(warning)
+    if todo.skipped:
+        warn(f"{len(todo.skipped)} failed unit(s) could not be retried; see the warnings")
+
+
+@app.command()
 def status(
     job_id: str = typer.Argument(..., help="job id (from register, or `jobs`)"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
@@ -146,6 +216,7 @@ def jobs(
     if as_json:
         keys = ("job_id", "status", "folder", "integration", "total", "registered", "created")
         keys += ("updated", "unchanged", "skipped", "failed", "error", "created_at", "finished_at")
+        keys += ("retry_of",)
         print_json([{k: v for k, v in job_json(r).items() if k in keys} for r in rows])
         return
     table = Table("job", "status", "folder", "created", "updated", "failed", "started", "finished")

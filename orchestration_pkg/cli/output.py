@@ -46,14 +46,17 @@ def outcome(result: JobResult) -> tuple[str, str | None, int]:
 
 def job_json(result: JobResult) -> dict[str, Any]:
     data = result.model_dump(mode="json")
-    data["unit_errors"] = [
-        {"url": e.url, "error": e.error, "row": e.row} for e in result.unit_errors
-    ]
+    data["unit_errors"] = [job_json_unit(e) for e in result.unit_errors]
     return data
 
 
-def unit_line(e: UnitError) -> str:
-    """``where: what`` of a unit error, the URL or row said once."""
+def job_json_unit(e: UnitError) -> dict[str, Any]:
+    """One unit error (or warning) in JSON: where, what, its code and whether it is transient."""
+    return {"url": e.url, "error": e.error, "row": e.row, "code": e.code, "transient": e.transient}
+
+
+def unit_line(e: UnitError, *, code: bool = False) -> str:
+    """``where: what`` of a unit error, the URL or row said once; ``[code]`` before what."""
     row_label = f"(row {e.row})"
     where = f"row {e.row}" if e.url == row_label or not e.url else e.url
     message = e.error
@@ -63,7 +66,7 @@ def unit_line(e: UnitError) -> str:
     for prefix in prefixes:
         if message.startswith(prefix):
             message = message[len(prefix) :]
-    return f"{where}: {message}"
+    return f"{where}: [{e.code}] {message}" if code else f"{where}: {message}"
 
 
 def print_job(result: JobResult) -> None:
@@ -80,6 +83,8 @@ def print_job(result: JobResult) -> None:
         markup=False,
         highlight=False,
     )
+    if result.retry_of:
+        out.print(f"  retry of job {result.retry_of}", markup=False, highlight=False)
     if result.stats:
         totals = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sorted(result.stats.items()))
         out.print(f"  media: {totals}", markup=False, highlight=False)
@@ -88,6 +93,6 @@ def print_job(result: JobResult) -> None:
     if result.error:
         out.print(f"  {result.error}", style="red", markup=False, highlight=False)
     for e in result.unit_errors[:MAX_SHOWN_ERRORS]:
-        out.print(f"  ✗ {unit_line(e)}", markup=False, highlight=False)
+        out.print(f"  ✗ {unit_line(e, code=True)}", markup=False, highlight=False)
     if len(result.unit_errors) > MAX_SHOWN_ERRORS:
         out.print(f"  … and {len(result.unit_errors) - MAX_SHOWN_ERRORS} more (use --json)")

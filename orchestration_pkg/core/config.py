@@ -86,6 +86,15 @@ IntegrationConfig = Annotated[
 AnyIntegrationConfig = Union[_MODELS]  # noqa: UP007
 
 
+class RetryUnitsConfig(StrictModel):
+    """The Dagster sensor ``retry_transient_units``: retries per original job, and backoff."""
+
+    max_attempts: int = Field(default=3, ge=1, le=20, description="retries per original job")
+    backoff_seconds: float = Field(
+        default=60.0, ge=0, description="wait after a job finished; doubles per attempt"
+    )
+
+
 class AppConfig(StrictModel):
     catalog: str = "sqlite:///catalog.db"
     integrations: list[IntegrationConfig] = Field(default_factory=list)
@@ -94,6 +103,9 @@ class AppConfig(StrictModel):
     )
     retry: RetryConfig = Field(
         default_factory=RetryConfig, description="retry policy of every integration's requests"
+    )
+    retry_units: RetryUnitsConfig = Field(
+        default_factory=RetryUnitsConfig, description="automatic retries of transient unit errors"
     )
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
 
+from orchestration_pkg.core import unit_errors as ue
 from orchestration_pkg.core.catalog import Catalog, FileRecord, FileWriter
 from orchestration_pkg.core.engine_plan import (
     IMAGE_KINDS,
@@ -46,6 +47,7 @@ from orchestration_pkg.core.probe import ProbeResult, head_object
 from orchestration_pkg.core.quota import QuotaGuard
 from orchestration_pkg.core.retry import deadline
 from orchestration_pkg.core.storage import Storage
+from orchestration_pkg.core.unit_errors import Failure, failure
 from orchestration_pkg.core.urls import redact_url
 from orchestration_pkg.core.verify import metadata_mismatches
 
@@ -76,6 +78,7 @@ class RegistrationOptions:
     verify_metadata: bool = False
     requirements: Requirements | None = None
     quotas: Quotas | None = None
+    retry_of: str | None = None  # the job whose failed units this job retries
 
     @property
     def atomic(self) -> bool:
@@ -118,7 +121,12 @@ class RegistrationEngine:
             self.storage.name,
             redact_url(manifest_name),
             ignore_errors=opts.ignore_errors,
-            options={"fetch": opts.fetch, "concurrency": opts.concurrency},
+            options={
+                "fetch": opts.fetch,
+                "concurrency": opts.concurrency,
+                "verify": opts.verify_metadata,
+            },
+            retry_of=opts.retry_of,
             description=opts.folder_description,
             client_metadata=opts.folder_metadata,
         )
@@ -127,6 +135,7 @@ class RegistrationEngine:
             folder=folder,
             integration=self.storage.name,
             status=JobStatus.PENDING,
+            retry_of=opts.retry_of,
             created_at=datetime.now(timezone.utc),
         )
         tally = Tally(result, quota=QuotaGuard(opts.quotas) if opts.quotas else None)
@@ -223,13 +232,15 @@ class RegistrationEngine:
         self, entry: ManifestItem | RowError, tally: Tally, opts: RegistrationOptions
     ) -> Planned | None:
         if isinstance(entry, RowError):
-            tally.add_error(entry.url or f"(row {entry.row})", str(entry), entry.row)
+            bad = Failure(str(entry), ue.MALFORMED_ROW)
+            tally.add_error(entry.url or f"(row {entry.row})", bad, entry.row)
             tally.aborted |= not opts.ignore_errors
             return None
         try:
             key = self.storage.parse_url(entry.url)
         except UrlError as exc:
-            tally.add_error(entry.url, f"row {entry.row}, field '{exc.field}': {exc}", entry.row)
+            why = Failure(f"row {entry.row}, field '{exc.field}': {exc}", ue.BAD_URL)
+            tally.add_error(entry.url, why, entry.row, ue.retry_item(entry))
             tally.aborted |= not opts.ignore_errors
             return None
         kind = entry.media_kind or guess_media_kind(self.storage.canonical_url(key))
@@ -247,8 +258,8 @@ class RegistrationEngine:
         outcomes = list(pool.map(lambda p: self._fetch(p, opts), batch.planned))
         records: list[FileRecord] = []
         for planned, outcome in zip(batch.planned, outcomes, strict=True):
-            if isinstance(outcome, str):
-                tally.add_error(planned.item.url, outcome, planned.item.row)
+            if isinstance(outcome, Failure):
+                tally.fail(planned, outcome, self.storage)
                 tally.aborted |= not opts.ignore_errors
                 continue
             tally.result.bytes_read += outcome.bytes_read
@@ -279,6 +290,7 @@ class RegistrationEngine:
         problems: list[str] = []
         if opts.verify_metadata:
             problems += metadata_mismatches(planned.item.given, record.media_metadata)
+        code = ue.MISMATCH if problems else ue.POLICY
         broken = (
             violations(
                 record.media_metadata.get("kind") or record.media_kind,
@@ -296,12 +308,12 @@ class RegistrationEngine:
         if not problems:
             return True
         where = self.storage.canonical_url(planned.key)
-        tally.add_error(planned.item.url, f"{where}: {'; '.join(problems)}", planned.item.row)
+        tally.fail(planned, Failure(f"{where}: {'; '.join(problems)}", code), self.storage)
         tally.aborted |= not opts.ignore_errors
         return False
 
-    def _fetch(self, planned: Planned, opts: RegistrationOptions) -> ProbeResult | str:
-        """Probe one object within its retry deadline; a string is the unit error."""
+    def _fetch(self, planned: Planned, opts: RegistrationOptions) -> ProbeResult | Failure:
+        """Probe one object within its retry deadline; a :class:`Failure` is the unit error."""
         if self.storage.strict_client_only:
             return strict_row_problem(planned, self.storage.name) or from_manifest(planned)
         if opts.fetch == "none":
@@ -322,7 +334,7 @@ class RegistrationEngine:
             with deadline(self.storage.retry_policy.object_deadline_seconds):
                 return call(self.storage, planned.key)
         except OrchestrationError as exc:
-            return str(exc)
+            return failure(exc)
 
     def _record(self, planned: Planned, probe: ProbeResult) -> FileRecord:
         item, info = planned.item, probe.info

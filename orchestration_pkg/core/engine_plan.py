@@ -21,6 +21,8 @@ from orchestration_pkg.core.models import (
 )
 from orchestration_pkg.core.probe import ProbeResult
 from orchestration_pkg.core.quota import QuotaGuard
+from orchestration_pkg.core.storage import Storage
+from orchestration_pkg.core.unit_errors import STRICT_METADATA, Failure, retry_item
 from orchestration_pkg.core.urls import redact_url
 
 MAX_REPORTED_ERRORS = 10_000
@@ -54,10 +56,28 @@ class Tally:
     quota: QuotaGuard | None = None
     stats: Counter = field(default_factory=Counter)
 
-    def add_error(self, url: str, error: str, row: int | None) -> None:
+    def add_error(
+        self, url: str, error: str | Failure, row: int | None, item: dict | None = None
+    ) -> None:
+        """Count one failed unit; ``error`` a message (code ``unknown``) or a :class:`Failure`."""
+        fail = error if isinstance(error, Failure) else Failure(error)
         self.result.failed += 1
         if len(self.result.unit_errors) < MAX_REPORTED_ERRORS:
-            self.result.unit_errors.append(UnitError(url=redact_url(url), error=error, row=row))
+            self.result.unit_errors.append(
+                UnitError(
+                    url=redact_url(url),
+                    error=fail.message,
+                    row=row,
+                    code=fail.code,
+                    transient=fail.transient,
+                    item=item,
+                )
+            )
+
+    def fail(self, planned: Planned, failure: Failure, storage: Storage) -> None:
+        """Count the failed unit ``planned``, with the copy of its row a retry needs."""
+        item = retry_item(planned.item, storage, planned.key)
+        self.add_error(planned.item.url, failure, planned.item.row, item)
 
     def add_warning(self, url: str, warning: str, row: int | None) -> None:
         if len(self.result.warnings) < MAX_REPORTED_ERRORS:
@@ -105,15 +125,16 @@ def missing_strict_metadata(
     return block, [names.get(f, f) for f in missing]
 
 
-def strict_row_problem(planned: Planned, integration: str) -> str | None:
+def strict_row_problem(planned: Planned, integration: str) -> Failure | None:
     """The unit error of a row a strict client-only integration cannot register (None: ok)."""
     missing = missing_strict_metadata(planned.kind, planned.item.given)
     if not missing:
         return None
-    return (
+    return Failure(
         f"row {planned.item.row}: strict client-only integration "
         f"'{integration}' never fetches, so the row must carry "
-        f"{missing[0]} with {', '.join(missing[1])}"
+        f"{missing[0]} with {', '.join(missing[1])}",
+        STRICT_METADATA,
     )
 
 

@@ -99,11 +99,19 @@ class ManifestFlags(BaseModel):
 
 
 class UnitError(BaseModel):
-    """A single file that could not be registered."""
+    """A single file that could not be registered.
+
+    ``code`` is one of the stable codes of :mod:`orchestration_pkg.core.unit_errors`;
+    ``transient`` says whether retrying it may help. ``item`` (never in JSON) is the compact
+    copy of its manifest row that ``retry`` rebuilds the unit from.
+    """
 
     url: str
     error: str
     row: int | None = None
+    code: str = "unknown"
+    transient: bool = False
+    item: dict[str, Any] | None = Field(default=None, exclude=True, repr=False)
 
 
 class ObjectInfo(BaseModel):
@@ -143,5 +151,8 @@ class JobResult(BaseModel):
         default_factory=list, description="policy rules broken with on_violation: warn"
     )
     error: str | None = None
+    retry_of: str | None = Field(
+        default=None, description="the job whose failed units this retried"
+    )
     created_at: datetime | None = None
     finished_at: datetime | None = None

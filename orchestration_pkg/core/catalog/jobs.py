@@ -6,6 +6,7 @@ leaves no empty folder behind; the job row stays (``folder_id`` NULL, ``folder_n
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,37 @@ from orchestration_pkg.core.errors import NotFoundError
 from orchestration_pkg.core.models import JobResult, JobStatus, UnitError
 
 _UNIT_ERROR_CHUNK = 5_000
+_MAX_ITEM_CHARS = 64 * 1024
+_UNIT_COLUMNS = (
+    unit_errors.c.row,
+    unit_errors.c.url,
+    unit_errors.c.error,
+    unit_errors.c.code,
+    unit_errors.c.transient,
+)
+
+
+def _unit_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stored copy of a unit's row: unsigned URL, at most 64 KiB, else nothing."""
+    if not item:
+        return None
+    data = _json_dict(item)
+    if data.get("url"):
+        data["url"] = _unsigned(data["url"])
+    return data if len(json.dumps(data, separators=(",", ":"))) <= _MAX_ITEM_CHARS else None
+
+
+def _unit_error(r: Any, item: dict[str, Any] | None = None) -> UnitError:
+    return UnitError(
+        row=r.row,
+        url=r.url,
+        error=r.error,
+        code=r.code or "unknown",
+        transient=bool(r.transient),
+        item=dict(item) if item else None,
+    )
+
+
 _START_ATTEMPTS = 3
 
 
@@ -98,6 +130,7 @@ class JobsMixin:
         options: dict[str, Any] | None = None,
         description: str | None = None,
         client_metadata: dict[str, Any] | None = None,
+        retry_of: str | None = None,
     ) -> tuple[Folder, str]:
         """Record a PENDING job into ``folder``, creating the folder (with ``description`` and
         ``client_metadata``) if missing; an existing folder is not modified. One short
@@ -114,6 +147,7 @@ class JobsMixin:
                     options=_json_dict(options),
                     description=description,
                     client_metadata=_json_dict(client_metadata),
+                    retry_of=retry_of,
                 )
             except IntegrityError:  # the folder was removed by a failing job meanwhile
                 if attempt == _START_ATTEMPTS:
@@ -171,6 +205,9 @@ class JobsMixin:
                 "url": _unsigned(err.url),
                 "error": _redact_text(err.error) or "",
                 "level": level,
+                "code": err.code,
+                "transient": err.transient,
+                "item": _unit_item(err.item) if level == "error" else None,
             }
             for level, items in (("error", result.unit_errors), ("warning", result.warnings))
             for err in items
@@ -210,16 +247,32 @@ class JobsMixin:
             if row is None:
                 raise NotFoundError(f"unknown job '{job_id}'")
             stmt = (
-                sa.select(
-                    unit_errors.c.row, unit_errors.c.url, unit_errors.c.error, unit_errors.c.level
-                )
+                sa.select(*_UNIT_COLUMNS, unit_errors.c.level)
                 .where(unit_errors.c.job_id == job_id)
                 .order_by(unit_errors.c.row.is_(None), unit_errors.c.row, unit_errors.c.id)
             )
             found: dict[str, list[UnitError]] = {"error": [], "warning": []}
             for r in conn.execute(stmt):
-                found[r.level].append(UnitError(row=r.row, url=r.url, error=r.error))
+                found[r.level].append(_unit_error(r))
         return _job_result(row, found["error"], found["warning"])
+
+    def job_options(self, job_id: str) -> dict[str, Any]:
+        """The options job ``job_id`` ran with (fetch, concurrency, verify); {} if unknown."""
+        with self.engine.connect() as conn:
+            return dict(conn.scalar(sa.select(jobs.c.options).where(jobs.c.id == job_id)) or {})
+
+    def failed_units(self, job_id: str) -> list[UnitError]:
+        """The unit errors of job ``job_id`` with the copies of their rows (``item``), by row;
+        ``NotFoundError`` if the job is unknown."""
+        stmt = (
+            sa.select(*_UNIT_COLUMNS, unit_errors.c.item)
+            .where(unit_errors.c.job_id == job_id, unit_errors.c.level == "error")
+            .order_by(unit_errors.c.row.is_(None), unit_errors.c.row, unit_errors.c.id)
+        )
+        with self.engine.connect() as conn:
+            if conn.scalar(sa.select(jobs.c.id).where(jobs.c.id == job_id)) is None:
+                raise NotFoundError(f"unknown job '{job_id}'")
+            return [_unit_error(r, item=r.item) for r in conn.execute(stmt)]
 
     def list_jobs(
         self, folder: str | None = None, limit: int = 50, status: str | None = None

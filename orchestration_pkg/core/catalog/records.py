@@ -195,6 +195,7 @@ def _job_result(
         unit_errors=errors or [],
         warnings=warnings or [],
         error=m["error"],
+        retry_of=m.get("retry_of"),
         created_at=m["created_at"],
         finished_at=m["finished_at"],
     )

@@ -153,6 +153,7 @@ jobs = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=True),  # 0002
     sa.Column("heartbeat_at", UTCDateTime, nullable=True),  # 0002
     sa.Column("owner", sa.String(255), nullable=True),  # 0002
+    sa.Column("retry_of", sa.String(32), nullable=True),  # 0004: the job this one retried
     sa.Index("ix_op_jobs_folder_created", "folder_id", "created_at"),
     sa.Index("ix_op_jobs_created", "created_at"),
 )
@@ -172,7 +173,9 @@ unit_errors = sa.Table(
     sa.Column("url", sa.Text, nullable=False),
     sa.Column("error", sa.Text, nullable=False),
     sa.Column("level", sa.String(8), nullable=False, default="error"),
-    sa.Column("code", sa.String(64), nullable=True),  # 0002
+    sa.Column("code", sa.String(64), nullable=True),  # 0002; written since 0004
+    sa.Column("transient", sa.Boolean, nullable=True),  # 0004
+    sa.Column("item", _JSON, nullable=True),  # 0004: the unit's manifest row, for a retry
 )
 
 # --------------------------------------------------------------------------- URL helpers

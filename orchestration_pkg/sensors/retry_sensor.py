@@ -1,0 +1,149 @@
+"""Retry transient unit errors automatically: a sensor and the job it starts.
+
+``retry_transient_units`` looks at the newest finished jobs; a job with transient unit errors
+(throttled, server_error, network, timeout) that no later job retried yet, whose retry chain
+(``retry_of`` links) is shorter than ``max_attempts`` and whose backoff has passed
+(``backoff_seconds * 2**attempt`` after it finished), gets one ``retry_units_job`` run that
+re-attempts only its transient units. Run keys name the retried job, so each is requested once.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from dagster import (
+    Config,
+    DefaultSensorStatus,
+    OpExecutionContext,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    job,
+    op,
+    sensor,
+)
+from pydantic import Field
+
+from orchestration_pkg.core.catalog import Catalog
+from orchestration_pkg.core.models import JobResult, JobStatus
+from orchestration_pkg.core.retry_units import plan_retry, retry_job
+from orchestration_pkg.resources.platform import PlatformResource
+
+RETRY_JOB = "retry_units_job"
+SENSOR_NAME = "retry_transient_units"
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """How often and when the sensor retries: attempts per original job, backoff, look-back."""
+
+    max_attempts: int = 3
+    backoff_seconds: float = 60.0
+    lookback_jobs: int = 200
+
+
+class RetryRunConfig(Config):
+    """Run config of a retry run."""
+
+    job_id: str = Field(description="the job whose failed units are re-attempted")
+    only_transient: bool = Field(default=True, description="skip units with permanent errors")
+
+
+def attempt_of(job: JobResult, by_id: dict[str, JobResult]) -> int:
+    """How many retries led to ``job`` (0: an original job), following ``retry_of`` links; a
+    link to a job beyond the look-back counts once more."""
+    attempt, seen = 0, {job.job_id}
+    while job.retry_of and job.retry_of not in seen:
+        attempt += 1
+        seen.add(job.retry_of)
+        if job.retry_of not in by_id:
+            break
+        job = by_id[job.retry_of]
+    return attempt
+
+
+def due_retries(
+    catalog: Catalog, schedule: RetrySchedule, now: datetime | None = None
+) -> list[JobResult]:
+    """Finished jobs with transient unit errors whose retry is due, oldest first."""
+    now = now or datetime.now(timezone.utc)
+    recent = catalog.list_jobs(limit=schedule.lookback_jobs)
+    by_id = {j.job_id: j for j in recent}
+    retried = {j.retry_of for j in recent if j.retry_of}
+    due: list[JobResult] = []
+    for candidate in reversed(recent):
+        if candidate.status is JobStatus.PENDING or not candidate.failed:
+            continue
+        if candidate.job_id in retried or candidate.finished_at is None:
+            continue
+        attempt = attempt_of(candidate, by_id)
+        if attempt >= schedule.max_attempts:
+            continue
+        wait = timedelta(seconds=schedule.backoff_seconds * (2**attempt))
+        if candidate.finished_at + wait > now:
+            continue
+        if any(u.transient for u in catalog.failed_units(candidate.job_id)):
+            due.append(candidate)
+    return due
+
+
+@op(description="Re-attempt the failed units of one registration job (a new job, retry_of).")
+def retry_failed_units(
+    context: OpExecutionContext, config: RetryRunConfig, platform: PlatformResource
+) -> dict[str, Any]:
+    catalog = platform.catalog()
+    plan = plan_retry(catalog, config.job_id, only_transient=config.only_transient)
+    if not plan.items:
+        context.log.info("job %s: nothing to retry", config.job_id)
+        return {"job_id": None, "retry_of": config.job_id}
+    storage = platform.storage(plan.job.integration)
+    result = retry_job(
+        platform.app_config(), plan, ignore_errors=True, catalog=catalog, storage=storage
+    )
+    context.log.info(
+        "retry %s of job %s: %d registered, %d still failing",
+        result.job_id,
+        config.job_id,
+        result.registered,
+        result.failed,
+    )
+    return {"job_id": result.job_id, "retry_of": config.job_id, "failed": result.failed}
+
+
+@job(name=RETRY_JOB, description="Re-attempt the failed units of one registration job.")
+def retry_units_job() -> None:
+    retry_failed_units()
+
+
+def build_retry_sensor(schedule: RetrySchedule | None = None) -> SensorDefinition:
+    """The ``retry_transient_units`` sensor (stopped by default: turn it on in the UI)."""
+    plan = schedule or RetrySchedule()
+
+    @sensor(
+        name=SENSOR_NAME,
+        job=retry_units_job,
+        minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.STOPPED,
+        description=(
+            f"Retries jobs with transient unit errors: up to {plan.max_attempts} attempts, "
+            f"{plan.backoff_seconds:g} s backoff doubling per attempt"
+        ),
+    )
+    def _retry_sensor(context: SensorEvaluationContext, platform: PlatformResource):
+        due = due_retries(platform.catalog(), plan)
+        if not due:
+            return SensorResult(skip_reason=SkipReason("no transient unit errors due for retry"))
+        return SensorResult(
+            run_requests=[
+                RunRequest(
+                    run_key=f"retry:{j.job_id}",
+                    run_config={"ops": {"retry_failed_units": {"config": {"job_id": j.job_id}}}},
+                    tags={"orchestration_pkg/retry_of": j.job_id},
+                )
+                for j in due
+            ]
+        )
+
+    return _retry_sensor
