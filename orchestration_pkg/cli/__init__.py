@@ -13,7 +13,7 @@ try:  # recent Typer vendors Click as typer._click; older ones use Click itself
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 
-from orchestration_pkg.cli import commands, integrations  # noqa: F401 - registers commands
+from orchestration_pkg.cli import commands, integrations, sync_cmd  # noqa: F401 - registers commands
 from orchestration_pkg.cli.common import app, err
 from orchestration_pkg.cli.config_cmd import config_app
 

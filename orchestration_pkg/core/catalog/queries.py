@@ -183,18 +183,23 @@ class Catalog(JobsMixin):
     # ---------------------------------------------------------------- files
 
     def iter_files(
-        self, folder: str, *, limit: int | None = None, offset: int = 0
+        self,
+        folder: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        include_removed: bool = False,
     ) -> Iterator[FileRecord]:
-        """Stream the files of ``folder`` ordered by key (``NotFoundError`` raised at once)."""
+        """Stream the files of ``folder`` ordered by key (``NotFoundError`` raised at once).
+
+        Rows a prefix sync marked removed (``removed_at`` set) only with ``include_removed``.
+        """
         with self.engine.connect() as conn:
             folder_id = self._folder_id(conn, folder)
-        stmt = (
-            sa.select(files)
-            .where(files.c.folder_id == folder_id)
-            .order_by(files.c.key, files.c.id)
-            .offset(offset or None)
-            .limit(limit)
-        )
+        stmt = sa.select(files).where(files.c.folder_id == folder_id)
+        if not include_removed:
+            stmt = stmt.where(files.c.removed_at.is_(None))
+        stmt = stmt.order_by(files.c.key, files.c.id).offset(offset or None).limit(limit)
         return self._stream_files(stmt)
 
     def _stream_files(self, stmt: sa.Select[Any]) -> Iterator[FileRecord]:
@@ -249,7 +254,7 @@ class Catalog(JobsMixin):
         self, conn: Connection, folder_id: int, urls: Sequence[str]
     ) -> dict[str, dict[str, Any]]:
         """Current rows of ``urls`` in the folder: one SELECT per chunk of URLs."""
-        columns = [files.c.id, files.c.object_url, files.c.client_metadata]
+        columns = [files.c.id, files.c.object_url, files.c.client_metadata, files.c.removed_at]
         columns += [files.c[name] for name in _CONTENT_FIELDS]
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(urls, _IN_CHUNK):
