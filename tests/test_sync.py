@@ -147,6 +147,8 @@ def test_deleted_objects_by_on_delete_mode(catalog, s3, mode):
         assert set(shown) == {"raw/a.png", "raw/c.png"}
         assert every["raw/b.png"].removed_at is not None
         assert every["raw/a.png"].removed_at is None
+        assert catalog.count_files("lake") == catalog.get_folder("lake").file_count == 2
+        assert catalog.count_files("lake", include_removed=True) == 3
         # marked once: a later sync neither counts nor re-marks it
         stamp = every["raw/b.png"].removed_at
         assert sync(catalog, storage, fetch="none").removed == 0
@@ -461,3 +463,20 @@ def test_cli_sync_usage_errors(cli_config):
     bucket.put("x/bad.png", b"nope", PNG)
     proc = cli(config, "sync", "bare", "--folder", "f", "--prefix", "x/", "--ignore-errors")
     assert proc.returncode == 1 and "nothing registered" in proc.stderr
+
+
+@pytest.mark.parametrize("fetch, heads, gets", [("head", 2, 0), ("none", 0, 0), ("auto", 0, 1)])
+def test_fetch_modes_cost_what_they_say(sqlite_catalog, s3, fetch, heads, gets):
+    """auto: a ranged GET per image, nothing for a non-media file (the listing stands in for
+    its HEAD); head: one HEAD each; none: the listing only."""
+    bucket, storage, proxy = s3
+    bucket.put("raw/a.png", image_bytes(6, 5), PNG)
+    bucket.put("raw/notes.bin", b"\x00" * 10, "application/octet-stream")
+    proxy.reset()
+    result = sync(sqlite_catalog, storage, fetch=fetch)
+    assert counts(result) == (2, 0, 0, 0, 0)
+    assert proxy.count("HEAD") == heads
+    assert proxy.count("GET") - proxy.count("GET", "list-type=2") == gets
+    rows = files(sqlite_catalog)
+    assert rows["raw/notes.bin"].size == 10 and rows["raw/notes.bin"].etag
+    assert rows["raw/a.png"].width == (6 if fetch == "auto" else None)

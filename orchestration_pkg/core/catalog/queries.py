@@ -113,8 +113,10 @@ class Catalog(JobsMixin):
     # ---------------------------------------------------------------- folders
 
     def _folder_query(self) -> sa.Select[Any]:
-        count = sa.func.count(files.c.id).label("file_count")
-        total = sa.func.coalesce(sa.func.sum(files.c.size), 0).label("total_bytes")
+        present = files.c.removed_at.is_(None)  # rows a sync marked removed do not count
+        count = sa.func.count(files.c.id).filter(present).label("file_count")
+        total = sa.func.coalesce(sa.func.sum(files.c.size).filter(present), 0)
+        total = total.label("total_bytes")
         return (
             sa.select(*folders.c, count, total)
             .select_from(folders.outerjoin(files, files.c.folder_id == folders.c.id))
@@ -208,11 +210,13 @@ class Catalog(JobsMixin):
             for row in result:
                 yield _file_record(row)
 
-    def count_files(self, folder: str) -> int:
-        """How many files ``folder`` holds."""
+    def count_files(self, folder: str, *, include_removed: bool = False) -> int:
+        """How many files ``folder`` holds (rows marked removed only with the flag)."""
         with self.engine.connect() as conn:
             folder_id = self._folder_id(conn, folder)
             stmt = sa.select(sa.func.count()).where(files.c.folder_id == folder_id)
+            if not include_removed:
+                stmt = stmt.where(files.c.removed_at.is_(None))
             return int(conn.scalar(stmt) or 0)
 
     def find_file(self, folder: str, key_or_url: str) -> FileRecord:
