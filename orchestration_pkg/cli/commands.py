@@ -258,24 +258,32 @@ def files(
     folder: str,
     limit: int | None = typer.Option(None, min=1),
     offset: int = typer.Option(0, min=0),
+    include_removed: bool = typer.Option(
+        False, "--include-removed", help="also rows a sync marked removed (with removed_at)"
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List the files registered in FOLDER."""
     check_folder(folder)
 
     def run() -> list[Any]:
-        return list(catalog().iter_files(folder, limit=limit, offset=offset))
+        rows = catalog().iter_files(
+            folder, limit=limit, offset=offset, include_removed=include_removed
+        )
+        return list(rows)
 
     rows = guard(run)
     if as_json:
         print_json([asdict(r) for r in rows])
         return
-    table = Table("key", "kind", "size", "width×height", "etag")
+    columns = ["key", "kind", "size", "width×height", "etag"]
+    table = Table(*columns, *(["removed"] if include_removed else []))
     for r in rows:
         dims = f"{r.width}×{r.height}" if r.width and r.height else ""
-        table.add_row(
-            escape(r.key), r.media_kind or "", str(r.size or ""), dims, (r.etag or "")[:12]
-        )
+        cells = [escape(r.key), r.media_kind or "", str(r.size or ""), dims, (r.etag or "")[:12]]
+        if include_removed:
+            cells.append(_when(r.removed_at))
+        table.add_row(*cells)
     out.print(table)
 
 

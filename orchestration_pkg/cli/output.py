@@ -10,6 +10,8 @@ from orchestration_pkg.cli.common import out
 from orchestration_pkg.core.models import JobResult, JobStatus, UnitError
 
 MAX_SHOWN_ERRORS = 50
+# Stats a prefix sync records on its job (the sync command prints them on its own line).
+SYNC_STATS = frozenset({"listed", "removed"})
 
 # Outcome of ``register`` (the JSON's "outcome"): exit code and stderr warning follow from it.
 OK, PARTIAL, EMPTY, NOTHING, FAILED = (
@@ -85,8 +87,9 @@ def print_job(result: JobResult) -> None:
     )
     if result.retry_of:
         out.print(f"  retry of job {result.retry_of}", markup=False, highlight=False)
-    if result.stats:
-        totals = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sorted(result.stats.items()))
+    media = {k: v for k, v in result.stats.items() if k not in SYNC_STATS}
+    if media:
+        totals = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sorted(media.items()))
         out.print(f"  media: {totals}", markup=False, highlight=False)
     for w in result.warnings[:20]:
         out.print(f"  ! {unit_line(w)}", markup=False, highlight=False)

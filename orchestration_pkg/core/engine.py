@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Literal, Protocol
 
 from orchestration_pkg.core import unit_errors as ue
 from orchestration_pkg.core.catalog import Catalog, FileRecord, FileWriter
 from orchestration_pkg.core.engine_plan import (
     IMAGE_KINDS,
     Batch,
+    ListedItem,
     Planned,
     Tally,
     from_manifest,
+    listed_info,
     missing_strict_metadata,
     needs_probe,
     record_kind,
@@ -57,6 +59,15 @@ log = logging.getLogger(__name__)
 __all__ = ["Progress", "RegistrationEngine", "RegistrationOptions", "missing_strict_metadata"]
 
 FetchMode = Literal["auto", "head", "none"]
+
+
+class ItemSource(Protocol):
+    """What a job reads: a :class:`Manifest`, or any iterable of rows with manifest flags
+    (a prefix sync feeds the objects its listing found new or changed)."""
+
+    flags: ManifestFlags
+
+    def __iter__(self) -> Iterator[ManifestItem | RowError]: ...
 
 
 @dataclass
@@ -105,14 +116,20 @@ class RegistrationEngine:
 
     def register(
         self,
-        manifest: Manifest,
+        manifest: Manifest | ItemSource,
         folder: str,
         options: RegistrationOptions | None = None,
         *,
         manifest_name: str = "",
         progress: Callable[[Progress], None] | None = None,
+        finalize: Callable[[JobResult], None] | None = None,
     ) -> JobResult:
-        """Run one upload job to completion and return its result (also stored)."""
+        """Run one upload job to completion and return its result (also stored).
+
+        ``finalize`` runs once the job succeeded and its files are committed, before the job
+        is recorded DONE (a prefix sync applies its removals there); if it raises, the job is
+        recorded FAILED and the exception propagates.
+        """
         opts = options or RegistrationOptions()
         validate_folder_name(folder)  # every way in (CLI, Dagster, API) meets the one rule
         # a missing folder is created for the job, and removed again if the job fails
@@ -169,6 +186,14 @@ class RegistrationEngine:
         result.by_kind = dict(tally.kinds) if not tally.aborted else {}
         result.stats = {k: round(v, 3) for k, v in tally.stats.items()} if not tally.aborted else {}
         result.unit_errors.sort(key=lambda e: (e.row is None, e.row or 0))
+        if finalize is not None and result.status is JobStatus.DONE:
+            try:
+                finalize(result)
+            except BaseException as exc:
+                result.status, result.error = JobStatus.FAILED, f"aborted: {type(exc).__name__}"
+                result.finished_at = datetime.now(timezone.utc)
+                self.catalog.finish_job(result)
+                raise
         result.finished_at = datetime.now(timezone.utc)
         self.catalog.finish_job(result)
         return result
@@ -177,7 +202,7 @@ class RegistrationEngine:
 
     def _run(
         self,
-        manifest: Manifest,
+        manifest: Manifest | ItemSource,
         opts: RegistrationOptions,
         writer: FileWriter,
         tally: Tally,
@@ -237,7 +262,11 @@ class RegistrationEngine:
             tally.aborted |= not opts.ignore_errors
             return None
         try:
-            key = self.storage.parse_url(entry.url)
+            # a listed object's key is the listing's own: no URL round trip
+            if isinstance(entry, ListedItem):
+                key = entry.listed.key
+            else:
+                key = self.storage.parse_url(entry.url)
         except UrlError as exc:
             why = Failure(f"row {entry.row}, field '{exc.field}': {exc}", ue.BAD_URL)
             tally.add_error(entry.url, why, entry.row, ue.retry_item(entry))
@@ -316,11 +345,12 @@ class RegistrationEngine:
         """Probe one object within its retry deadline; a :class:`Failure` is the unit error."""
         if self.storage.strict_client_only:
             return strict_row_problem(planned, self.storage.name) or from_manifest(planned)
-        if opts.fetch == "none":
-            return from_manifest(planned)
         wants_probe = opts.fetch == "auto" and (
             opts.verify_metadata or needs_probe(planned.kind, planned.item.given)
         )
+        listed = isinstance(planned.item, ListedItem)
+        if opts.fetch == "none" or (listed and opts.fetch == "auto" and not wants_probe):
+            return from_manifest(planned)  # a listing already said what a HEAD would
         if wants_probe:
             kind = planned.kind
 
@@ -338,6 +368,8 @@ class RegistrationEngine:
 
     def _record(self, planned: Planned, probe: ProbeResult) -> FileRecord:
         item, info = planned.item, probe.info
+        if isinstance(item, ListedItem):
+            info = listed_info(item, info)  # what the next sync's listing will compare with
         meta = {**item.given.model_dump(exclude_none=True), **probe.metadata}
         sniffed = probe.metadata.get("kind", "")
         kind = record_kind(sniffed, planned.kind, info.content_type or meta.get("mime_type"))

@@ -28,6 +28,14 @@ from orchestration_pkg.core.urls import redact_url
 MAX_REPORTED_ERRORS = 10_000
 
 
+class ListedItem(ManifestItem):
+    """A row made from a bucket listing (prefix sync): the listing's facts (size, ETag, last
+    modified) stand in for a HEAD and are what the catalog records, so the next sync compares
+    like with like."""
+
+    listed: ObjectInfo
+
+
 @dataclass
 class Planned:
     """One manifest row ready to fetch: its storage key and expected media kind."""
@@ -139,10 +147,19 @@ def strict_row_problem(planned: Planned, integration: str) -> Failure | None:
 
 
 def from_manifest(planned: Planned) -> ProbeResult:
-    """A probe result made only of what the manifest says (fetch mode ``none``)."""
+    """A probe result made only of what the manifest (or the listing) says: no request."""
     given = planned.item.given
     info = ObjectInfo(key=planned.key, size=given.file_size, content_type=given.mime_type)
+    if isinstance(planned.item, ListedItem):
+        info = listed_info(planned.item, info)
     return ProbeResult(info=info, metadata={}, bytes_read=0, requests=0)
+
+
+def listed_info(item: ListedItem, info: ObjectInfo) -> ObjectInfo:
+    """``info`` with the listing's size, ETag and last-modified where the listing has them."""
+    listed = item.listed
+    facts = {"size": listed.size, "etag": listed.etag, "last_modified": listed.last_modified}
+    return info.model_copy(update={k: v for k, v in facts.items() if v is not None})
 
 
 # The catalog's media kinds that count as images for quotas.

@@ -113,8 +113,10 @@ class Catalog(JobsMixin):
     # ---------------------------------------------------------------- folders
 
     def _folder_query(self) -> sa.Select[Any]:
-        count = sa.func.count(files.c.id).label("file_count")
-        total = sa.func.coalesce(sa.func.sum(files.c.size), 0).label("total_bytes")
+        present = files.c.removed_at.is_(None)  # rows a sync marked removed do not count
+        count = sa.func.count(files.c.id).filter(present).label("file_count")
+        total = sa.func.coalesce(sa.func.sum(files.c.size).filter(present), 0)
+        total = total.label("total_bytes")
         return (
             sa.select(*folders.c, count, total)
             .select_from(folders.outerjoin(files, files.c.folder_id == folders.c.id))
@@ -183,18 +185,23 @@ class Catalog(JobsMixin):
     # ---------------------------------------------------------------- files
 
     def iter_files(
-        self, folder: str, *, limit: int | None = None, offset: int = 0
+        self,
+        folder: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        include_removed: bool = False,
     ) -> Iterator[FileRecord]:
-        """Stream the files of ``folder`` ordered by key (``NotFoundError`` raised at once)."""
+        """Stream the files of ``folder`` ordered by key (``NotFoundError`` raised at once).
+
+        Rows a prefix sync marked removed (``removed_at`` set) only with ``include_removed``.
+        """
         with self.engine.connect() as conn:
             folder_id = self._folder_id(conn, folder)
-        stmt = (
-            sa.select(files)
-            .where(files.c.folder_id == folder_id)
-            .order_by(files.c.key, files.c.id)
-            .offset(offset or None)
-            .limit(limit)
-        )
+        stmt = sa.select(files).where(files.c.folder_id == folder_id)
+        if not include_removed:
+            stmt = stmt.where(files.c.removed_at.is_(None))
+        stmt = stmt.order_by(files.c.key, files.c.id).offset(offset or None).limit(limit)
         return self._stream_files(stmt)
 
     def _stream_files(self, stmt: sa.Select[Any]) -> Iterator[FileRecord]:
@@ -203,11 +210,13 @@ class Catalog(JobsMixin):
             for row in result:
                 yield _file_record(row)
 
-    def count_files(self, folder: str) -> int:
-        """How many files ``folder`` holds."""
+    def count_files(self, folder: str, *, include_removed: bool = False) -> int:
+        """How many files ``folder`` holds (rows marked removed only with the flag)."""
         with self.engine.connect() as conn:
             folder_id = self._folder_id(conn, folder)
             stmt = sa.select(sa.func.count()).where(files.c.folder_id == folder_id)
+            if not include_removed:
+                stmt = stmt.where(files.c.removed_at.is_(None))
             return int(conn.scalar(stmt) or 0)
 
     def find_file(self, folder: str, key_or_url: str) -> FileRecord:
@@ -249,7 +258,7 @@ class Catalog(JobsMixin):
         self, conn: Connection, folder_id: int, urls: Sequence[str]
     ) -> dict[str, dict[str, Any]]:
         """Current rows of ``urls`` in the folder: one SELECT per chunk of URLs."""
-        columns = [files.c.id, files.c.object_url, files.c.client_metadata]
+        columns = [files.c.id, files.c.object_url, files.c.client_metadata, files.c.removed_at]
         columns += [files.c[name] for name in _CONTENT_FIELDS]
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(urls, _IN_CHUNK):

@@ -57,6 +57,8 @@ class FileRecord:
     id: int | None = field(default=None, compare=False)
     created_at: datetime | None = field(default=None, compare=False)
     updated_at: datetime | None = field(default=None, compare=False)
+    removed_at: datetime | None = field(default=None, compare=False)
+    """Set by a prefix sync (``on_delete: mark``) when the object left the bucket."""
 
 
 @dataclass
@@ -162,6 +164,7 @@ def _file_record(row: sa.Row[Any]) -> FileRecord:
         id=m["id"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        removed_at=m["removed_at"],
     )
 
 

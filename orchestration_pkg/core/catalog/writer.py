@@ -168,6 +168,8 @@ class FileWriter:
         updates: list[dict[str, Any]] = []
         for url, current in existing.items():
             change = _changes(wanted[url], current, fields) if fields else None
+            if change is None and current["removed_at"] is not None:
+                change = {name: wanted[url][name] for name in fields}  # back: un-mark it
             if change is not None:
                 updates.append({"_id": current["id"], **change})
             elif skip_existing:
@@ -196,14 +198,20 @@ class FileWriter:
         return set(self.conn.scalars(stmt, [{**row, **extra} for row in rows]))
 
     def _update(self, updates: list[dict[str, Any]], fields: Sequence[str]) -> None:
-        """One executemany UPDATE of ``fields`` (+ updated_at) keyed by row id."""
+        """One executemany UPDATE of ``fields`` (+ updated_at) keyed by row id.
+
+        A registered file is in its bucket, so a mark left by a prefix sync is cleared too.
+        """
         if not updates:
             return
         now = _now()
         stmt = (
             files.update()
             .where(files.c.id == sa.bindparam("_id"))
-            .values({name: sa.bindparam(f"_{name}") for name in (*fields, "updated_at")})
+            .values(
+                {name: sa.bindparam(f"_{name}") for name in (*fields, "updated_at")}
+                | {"removed_at": None}
+            )
         )
         params = [
             {"_id": u["_id"], "_updated_at": now, **{f"_{name}": u[name] for name in fields}}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestration_pkg.core.policy import Quotas, Requirements
@@ -21,6 +23,24 @@ class ManifestWatch(StrictModel):
     folder: str | None = Field(default=None, description="target folder; default: file stem")
     ignore_errors: bool = True
     max_keys_per_tick: int = Field(default=5000, ge=1)
+
+
+OnDelete = Literal["keep", "mark", "remove"]
+
+
+class PrefixWatch(StrictModel):
+    """What ``orchestration-pkg sync`` (and its polling) mirrors into a folder.
+
+    ``prefix`` is relative to the integration's prefix, like ``manifests.prefix``. Event
+    notifications (S3→SQS, Azure queues) will be a ``notifications`` sub-block here; until
+    then any other field is refused.
+    """
+
+    folder: str | None = Field(default=None, description="target folder of `sync`")
+    prefix: str = ""
+    on_delete: OnDelete = Field(
+        default="mark", description="objects gone from the bucket: keep | mark | remove"
+    )
 
 
 class RetryConfig(StrictModel):
@@ -43,6 +63,7 @@ class IntegrationBase(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     default: bool = False
     manifests: ManifestWatch | None = None
+    watch: PrefixWatch | None = None
     max_pool_connections: int = Field(default=32, ge=1, le=512)
     cors_origins: list[str] = Field(
         default_factory=list, description="web origins for the generated CORS rules"

@@ -30,6 +30,8 @@ class DirectIntegrationConfig(IntegrationBase):
     def _cannot_watch(self) -> DirectIntegrationConfig:
         if self.manifests is not None:
             raise ValueError("direct access cannot list, so it cannot watch for manifests")
+        if self.watch is not None:
+            raise ValueError("direct access cannot list, so it cannot watch a prefix (watch:)")
         return self
 
     def location(self) -> str:
