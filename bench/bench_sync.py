@@ -39,7 +39,9 @@ from orchestration_pkg.core.sync import PrefixSync, merge  # noqa: E402
 
 BUCKET = "bench-sync"
 CONCURRENCY = 32
-GOAL = 1.5
+GOAL_FIRST = 1.5  # first sync --fetch none vs one bare listing (issue 8)
+GOAL_RESYNC = 1.2  # re-sync of an unchanged bucket vs one bare listing
+RUNS = 5
 
 
 def _client(endpoint: str):
@@ -84,15 +86,6 @@ def _fill(endpoint: str, n: int) -> None:
         list(pool.map(lambda k: s3.put_object(Bucket=BUCKET, Key=k, Body=k.encode()), keys))
 
 
-def _best(fn, runs: int = 3) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def _sync_report(n: int) -> None:
     proc, endpoint = _start_moto()
     tmp = Path(tempfile.mkdtemp(prefix="op-bench-sync-"))
@@ -106,33 +99,51 @@ def _sync_report(n: int) -> None:
             return sum(len(p.get("Contents", [])) for p in pages)
 
         assert list_all() == n  # warm-up: connections, moto's caches
-        t_list = _best(list_all)
         cfg = S3IntegrationConfig(
             name="bench", bucket=BUCKET, endpoint_url=endpoint, max_pool_connections=CONCURRENCY
         )
         storage = S3Storage(cfg)
-        catalog = Catalog(f"sqlite:///{tmp / 'catalog.db'}")
         opts = RegistrationOptions(fetch="none", concurrency=CONCURRENCY)
-        syncer = PrefixSync(catalog, storage)
+        catalogs: list[Catalog] = []
 
-        def run():
-            return syncer.run("lake", "lake/", key_prefix="lake/", options=opts)
+        def first_sync() -> None:  # into a new, empty catalog each time
+            catalog = Catalog(f"sqlite:///{tmp / f'first-{len(catalogs)}.db'}")
+            catalogs.append(catalog)
+            result = PrefixSync(catalog, storage).run(
+                "lake", "lake/", key_prefix="lake/", options=opts
+            )
+            assert result.added == n, result.job.error
 
-        start = time.perf_counter()
-        first = run()
-        t_first = time.perf_counter() - start
+        resync = PrefixSync(Catalog(f"sqlite:///{tmp / 'catalog.db'}"), storage)
+        first = resync.run("lake", "lake/", key_prefix="lake/", options=opts)
         assert first.added == n, first.job.error
-        results = []
-        t_again = _best(lambda: results.append(run()))
-        assert all(r.unchanged == n and r.added == r.updated == r.removed == 0 for r in results)
-        catalog.dispose()
-        ratio = t_again / t_list
-        print(f"baseline: list_objects_v2 of {n} keys (reused client) {t_list:.3f} s")
-        print(f"first sync --fetch none (all added): {t_first:.3f} s ({n / t_first:.0f} obj/s)")
-        print(
-            f"re-sync, unchanged: {t_again:.3f} s = {ratio:.2f}× the bare listing "
-            f"(goal ≤ {GOAL}×): {'OK' if ratio <= GOAL else 'MISSED'}"
-        )
+
+        def again() -> None:
+            result = resync.run("lake", "lake/", key_prefix="lake/", options=opts)
+            assert result.unchanged == n and result.added == result.updated == result.removed == 0
+
+        # Interleaved, best of RUNS each: on a shared machine the noise hits all three alike.
+        times: dict[str, list[float]] = {"list": [], "first": [], "again": []}
+        for _ in range(RUNS):
+            for name, fn in (("list", list_all), ("first", first_sync), ("again", again)):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+        t_list, t_first, t_again = (min(times[k]) for k in ("list", "first", "again"))
+        for catalog in catalogs:
+            catalog.dispose()
+        resync.catalog.dispose()
+        print(f"baseline: list_objects_v2 of {n} keys (reused boto3 client) {t_list:.3f} s")
+        for label, took, goal in (
+            ("first sync --fetch none (all added)", t_first, GOAL_FIRST),
+            ("re-sync, unchanged", t_again, GOAL_RESYNC),
+        ):
+            ratio = took / t_list
+            verdict = "OK" if ratio <= goal else "MISSED"
+            print(
+                f"{label}: {took:.3f} s ({n / took:.0f} obj/s) = {ratio:.2f}× the bare listing "
+                f"(goal ≤ {goal}×): {verdict}"
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
