@@ -5,7 +5,9 @@ Rows are read by keyset pagination (``WHERE (key, id) > (:last_key, :last_id) OR
 LIMIT n``), each page on its own short connection: memory is bounded by the page size and no
 transaction stays open while the bucket is being listed. Keys are compared byte-wise, as
 bucket listings order them: SQLite's default BINARY collation compares UTF-8 bytes;
-PostgreSQL uses the database collation unless told otherwise, hence ``COLLATE "C"``.
+PostgreSQL uses the database collation unless told otherwise, hence ``COLLATE "C"``, and
+the expression index ``ix_op_files_sync_order`` (migration 0005) in exactly this order:
+``(folder_id, integration, (key COLLATE "C"), id)``, so a page is an index range, not a sort.
 """
 
 from __future__ import annotations
@@ -86,9 +88,8 @@ def iter_sync_rows(
             stmt = stmt.where(key >= key_prefix)
         else:
             last_key, last_id = after
-            stmt = stmt.where(
-                sa.or_(key > last_key, sa.and_(key == last_key, files.c.id > last_id))
-            )
+            # a row comparison: PostgreSQL turns it into one range of ix_op_files_sync_order
+            stmt = stmt.where(sa.tuple_(key, files.c.id) > sa.tuple_(last_key, last_id))
         with catalog.engine.connect() as conn:
             page = conn.execute(stmt).all()
         for row in page:
