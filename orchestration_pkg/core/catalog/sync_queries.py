@@ -112,6 +112,31 @@ def iter_sync_rows(
         after = (page[-1].key, page[-1].id)
 
 
+def rows_for_urls(
+    catalog: Catalog, folder_id: int, integration: str, urls: Iterable[str]
+) -> Iterator[SyncRow]:
+    """Rows of ``integration`` in the folder with one of ``urls`` (an event's deleted objects),
+    read in chunks, each on its own short connection."""
+    for part in _chunks(list(urls), WRITE_CHUNK):
+        stmt = sa.select(files.c.id, files.c.object_url, files.c.key, files.c.removed_at).where(
+            files.c.folder_id == folder_id,
+            files.c.integration == integration,
+            files.c.object_url.in_(part),
+        )
+        with catalog.engine.connect() as conn:
+            page = conn.execute(stmt).all()
+        for row in page:
+            yield SyncRow(
+                id=row.id,
+                object_url=row.object_url,
+                key=row.key,
+                size=None,
+                etag=None,
+                last_modified=None,
+                removed_at=row.removed_at,
+            )
+
+
 def mark_removed(catalog: Catalog, ids: Iterable[int], *, chunk: int = WRITE_CHUNK) -> int:
     """Set ``removed_at`` on rows not marked yet; one short transaction per chunk."""
     return _apply(catalog, ids, chunk, remove=False)
