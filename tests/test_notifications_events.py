@@ -142,3 +142,21 @@ def test_event_grid_plain_base64_arrays_and_cloudevents():
 def test_unknown_azure_shapes_are_poison(text):
     with pytest.raises(PoisonMessage):
         parse_azure_message(text)
+
+
+def test_gcs_and_mismatched_notifications_are_refused():
+    from types import SimpleNamespace
+
+    from orchestration_pkg.core.errors import ConfigError
+    from orchestration_pkg.core.notifications.consumer import make_queue
+    from orchestration_pkg.core.providers.base import Notifications
+
+    sqs = Notifications(queue_url="http://127.0.0.1:1/0/q")
+    with pytest.raises(ConfigError, match="poll"):
+        make_queue(SimpleNamespace(name="g", provider="gcs"), None, sqs)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="queue_name"):
+        make_queue(SimpleNamespace(name="a", provider="azure"), None, sqs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="exactly one"):
+        Notifications(queue_url="u", queue_name="q")
+    with pytest.raises(ValueError, match="exactly one"):
+        Notifications()
