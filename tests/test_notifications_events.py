@@ -59,6 +59,9 @@ def test_eventbridge_sns_and_test_events():
     assert parse_s3_body(json.dumps(gone))[0].deleted
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "bk"}
     assert parse_s3_body(json.dumps(test_event)) == []
+    # other event types carry nothing to register (not poison)
+    assert parse_s3_body(json.dumps({"Records": [s3_record("k", "ObjectTagging:Put")]})) == []
+    assert parse_s3_body(json.dumps({**bridge, "detail-type": "Object Restore Completed"})) == []
 
 
 @pytest.mark.parametrize(
@@ -69,9 +72,8 @@ def test_eventbridge_sns_and_test_events():
         json.dumps({"hello": 1}),
         json.dumps({"Records": "x"}),
         json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}]}),
-        json.dumps({"Records": [s3_record("k", "ObjectTagging:Put")]}),
         json.dumps({"Type": "Notification", "Message": "{broken"}),
-        json.dumps({"source": "aws.s3", "detail-type": "Object Restore Completed", "detail": {}}),
+        json.dumps({"source": "aws.s3", "detail": {}}),
     ],
 )
 def test_unknown_s3_shapes_are_poison(body):
@@ -129,6 +131,7 @@ def test_event_grid_plain_base64_arrays_and_cloudevents():
     del no_subject["subject"]
     no_subject["data"]["url"] = "https://acct.blob.core.windows.net/ct/raw/a%20b%2Bc%C3%BC.png"
     assert parse_azure_message(json.dumps(no_subject))[0].key == "raw/a b+cü.png"
+    assert parse_azure_message(json.dumps(grid("x", "BlobTierChanged"))) == []
     emulator = grid("ignored")
     del emulator["subject"]
     emulator["data"]["url"] = "http://127.0.0.1:10000/devstoreaccount1/ct/d%20e.png"
@@ -137,7 +140,13 @@ def test_event_grid_plain_base64_arrays_and_cloudevents():
 
 @pytest.mark.parametrize(
     "text",
-    ["", "@@@", base64.b64encode(b"not json").decode(), "[]", json.dumps(grid("x", "Other"))],
+    [
+        "",
+        "@@@",
+        base64.b64encode(b"not json").decode(),
+        "[]",
+        json.dumps({**grid("x"), "eventType": "Contoso.Other"}),
+    ],
 )
 def test_unknown_azure_shapes_are_poison(text):
     with pytest.raises(PoisonMessage):

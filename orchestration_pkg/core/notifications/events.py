@@ -4,7 +4,8 @@ Shapes read (anything else is a :class:`PoisonMessage`):
 
 * S3 event notifications ``{"Records": [{"eventName", "eventTime", "s3": {"bucket":
   {"name"}, "object": {"key", "size", "eTag", "sequencer"}}}]}``, keys form-encoded
-  (``+`` is a space, ``%2B`` a plus); ``{"Event": "s3:TestEvent"}`` carries nothing;
+  (``+`` is a space, ``%2B`` a plus); ``{"Event": "s3:TestEvent"}`` carries nothing, nor
+  do other S3 / EventBridge / ``Microsoft.Storage.*`` types (tagging, restores, tiers);
 * EventBridge ``{"source": "aws.s3", "detail-type": "Object Created" | "Object Deleted",
   "detail": {"bucket": {"name"}, "object": {"key", "size", "etag", "sequencer"}}}``, keys
   plain;
@@ -111,13 +112,15 @@ def parse_s3_body(body: str, arrival: int = 0) -> list[BucketEvent]:
         records = doc["Records"]
         if not isinstance(records, list):
             raise PoisonMessage("Records is not a list")
-        return [_s3_record(r, arrival) for r in records]
+        return [e for r in records if (e := _s3_record(r, arrival)) is not None]
     if doc.get("source") == "aws.s3" and "detail" in doc:
-        return [_eventbridge(doc, arrival)]
+        event = _eventbridge(doc, arrival)
+        return [event] if event is not None else []
     raise PoisonMessage("unknown message shape")
 
 
-def _s3_record(record: Any, arrival: int) -> BucketEvent:
+def _s3_record(record: Any, arrival: int) -> BucketEvent | None:
+    """The event of one record; None for S3 events about something else (tagging, restore)."""
     try:
         name = record["eventName"]
         bucket = record["s3"]["bucket"]["name"]
@@ -132,7 +135,7 @@ def _s3_record(record: Any, arrival: int) -> BucketEvent:
     elif name.startswith("ObjectRemoved:"):
         deleted = True
     else:
-        raise PoisonMessage(f"S3 event {name[:64]!r} is neither created nor removed")
+        return None
     return BucketEvent(
         bucket=bucket,
         key=unquote_plus(raw_key),  # form-encoded: '+' a space, '%2B' a plus
@@ -145,10 +148,12 @@ def _s3_record(record: Any, arrival: int) -> BucketEvent:
     )
 
 
-def _eventbridge(doc: dict[str, Any], arrival: int) -> BucketEvent:
+def _eventbridge(doc: dict[str, Any], arrival: int) -> BucketEvent | None:
     kind = doc.get("detail-type")
+    if not isinstance(kind, str):
+        raise PoisonMessage("EventBridge event without a detail-type")
     if kind not in ("Object Created", "Object Deleted"):
-        raise PoisonMessage(f"EventBridge {str(kind)[:64]!r} is neither created nor deleted")
+        return None  # Object Restore Completed, Object Tags Added, …
     try:
         bucket = doc["detail"]["bucket"]["name"]
         obj = doc["detail"]["object"]
@@ -192,10 +197,10 @@ def parse_azure_message(text: str | bytes, arrival: int = 0) -> list[BucketEvent
     docs = doc if isinstance(doc, list) else [doc]
     if not docs:
         raise PoisonMessage("empty event array")
-    return [_azure_event(d, arrival) for d in docs]
+    return [e for d in docs if (e := _azure_event(d, arrival)) is not None]
 
 
-def _azure_event(doc: Any, arrival: int) -> BucketEvent:
+def _azure_event(doc: Any, arrival: int) -> BucketEvent | None:
     if not isinstance(doc, dict):
         raise PoisonMessage("event is not a JSON object")
     kind = doc.get("eventType", doc.get("type"))
@@ -203,8 +208,10 @@ def _azure_event(doc: Any, arrival: int) -> BucketEvent:
         deleted = False
     elif kind == "Microsoft.Storage.BlobDeleted":
         deleted = True
+    elif isinstance(kind, str) and kind.startswith("Microsoft.Storage."):
+        return None  # BlobTierChanged, DirectoryCreated, …: nothing to register
     else:
-        raise PoisonMessage(f"event type {str(kind)[:64]!r} is not BlobCreated/BlobDeleted")
+        raise PoisonMessage("not a Microsoft.Storage event")
     data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
     container, name = _azure_blob(doc.get("subject"), data.get("url"))
     return BucketEvent(
