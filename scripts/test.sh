@@ -20,7 +20,7 @@ if ! command -v npm >/dev/null; then
 fi
 AZURITE_DIR=.cache/azurite
 if [ ! -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ]; then
-  echo ">> installing Azurite 3.35.0 (Azure Blob emulator) from npm into $AZURITE_DIR"
+  echo ">> installing Azurite 3.35.0 (Azure Blob + Queue emulators) from npm into $AZURITE_DIR"
   npm install --silent --no-audit --no-fund --prefix "$AZURITE_DIR" azurite@3.35.0
 fi
 export AZURITE_BLOB_BIN="$PWD/$AZURITE_DIR/node_modules/.bin/azurite-blob"

@@ -28,6 +28,28 @@ ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2024, 5, 1, 12, 30, 15, tzinfo=timezone.utc)
 
 
+SYNC_ORDER_DEF = '(folder_id, integration, key COLLATE "C", id)'
+
+
+def _schema_diff(conn: sa.Connection) -> list[object]:
+    """Alembic's diff of the migrated tables against schema.py.
+
+    PostgreSQL reflects ``ix_op_files_sync_order`` (0005) without its ``COLLATE "C"``, so
+    Alembic would always see it as changed: it is checked from ``pg_indexes`` instead.
+    """
+
+    def include(obj: object, name: str | None, type_: str, reflected: bool, other: object) -> bool:
+        return not (type_ == "index" and name == "ix_op_files_sync_order")
+
+    if conn.dialect.name == "postgresql":
+        (indexdef,) = conn.exec_driver_sql(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_op_files_sync_order'"
+        ).one()
+        assert indexdef.endswith(SYNC_ORDER_DEF), indexdef
+    opts = {"version_table": VERSION_TABLE, "include_object": include}
+    return list(compare_metadata(MigrationContext.configure(conn, opts=opts), metadata))
+
+
 def _engine(url: str) -> sa.Engine:
     return _make_engine(sa.make_url(url))
 
@@ -141,8 +163,7 @@ def test_new_catalog_is_at_head_and_matches_the_tables(catalog_url: str) -> None
     try:
         assert catalog.schema_version() == head_revision()
         with catalog.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            assert compare_metadata(context, metadata) == []
+            assert _schema_diff(conn) == []
     finally:
         catalog.dispose()
     again = Catalog(catalog_url)  # opening an up-to-date catalog changes nothing
@@ -165,8 +186,7 @@ def test_pre_alembic_catalog_is_upgraded_in_place(catalog_url: str) -> None:
         assert catalog.schema_version() == head_revision()
         _assert_data_intact(catalog)
         with catalog.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            assert compare_metadata(context, metadata) == []
+            assert _schema_diff(conn) == []
             names = sa.inspect(conn).get_table_names()
         assert VERSION_TABLE in names and "alembic_version" not in names
     finally:
@@ -255,7 +275,7 @@ def test_catalog_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         engine.dispose()
     with pytest.raises(RuntimeError, match="revision 9999, newer than"):
         Catalog(url)
-    assert known_revisions() == ["0001", "0002", "0003", "0004"]
+    assert known_revisions() == ["0001", "0002", "0003", "0004", "0005"]
 
 
 def test_catalog_at_0003_gains_unit_error_codes_and_retry_of(catalog_url: str) -> None:
@@ -273,7 +293,7 @@ def test_catalog_at_0003_gains_unit_error_codes_and_retry_of(catalog_url: str) -
         engine.dispose()
     catalog = Catalog(catalog_url)
     try:
-        assert catalog.schema_version() == head_revision() == "0004"
+        assert catalog.schema_version() == head_revision() == "0005"
         _assert_data_intact(catalog)
         job = catalog.get_job("a" * 32)
         assert job.retry_of is None
@@ -282,7 +302,60 @@ def test_catalog_at_0003_gains_unit_error_codes_and_retry_of(catalog_url: str) -
         ]
         assert [u.item for u in catalog.failed_units("a" * 32)] == [None]
         with catalog.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            assert compare_metadata(context, metadata) == []
+            assert _schema_diff(conn) == []
+    finally:
+        catalog.dispose()
+
+
+def test_sync_pages_use_the_sync_order_index_on_postgresql(catalog_url: str) -> None:
+    """0005: every sync page query is a range of ix_op_files_sync_order, never a sort."""
+    import psycopg
+
+    from orchestration_pkg.core.catalog import sync_queries
+    from orchestration_pkg.core.catalog.schema import files, folders
+
+    catalog = Catalog(catalog_url)
+    try:
+        engine = catalog.engine
+        names = {ix["name"] for ix in sa.inspect(engine).get_indexes("op_files")}
+        if engine.dialect.name != "postgresql":
+            assert "ix_op_files_sync_order" not in names  # SQLite: BINARY keys are byte order
+            return
+        assert "ix_op_files_sync_order" in names
+        with engine.begin() as conn:
+            conn.execute(folders.insert().values(id=1, name="f", client_metadata={}, created_at=T0))
+            for key in ("raw/a", "raw/b", "raw/c"):
+                conn.execute(
+                    files.insert().values(
+                        folder_id=1,
+                        integration="s3",
+                        object_url=f"s3://b/{key}",
+                        key=key,
+                        media_metadata={},
+                        client_metadata={},
+                        created_at=T0,
+                        updated_at=T0,
+                    )
+                )
+        statements: list[str] = []
+
+        def seen(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+            if "ORDER BY" in statement:
+                statements.append(
+                    psycopg.ClientCursor(cursor.connection).mogrify(statement, params)
+                )
+
+        sa.event.listen(engine, "before_cursor_execute", seen)
+        try:
+            rows = list(sync_queries.iter_sync_rows(catalog, 1, "s3", "raw/", page_size=1))
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", seen)
+        assert [r.key for r in rows] == ["raw/a", "raw/b", "raw/c"]
+        assert len(statements) == 4  # first page, two keyset pages, the empty last one
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            for statement in statements:
+                plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement))
+                assert "ix_op_files_sync_order" in plan and "Sort" not in plan, plan
     finally:
         catalog.dispose()

@@ -362,7 +362,7 @@ def test_key_order_holds_under_a_linguistic_database_collation(icu_catalog, s3, 
     assert counts(sync(icu_catalog, storage, fetch="none")) == (0, 0, 0, len(ODD_KEYS), 0)
 
 
-def test_watch_block_refuses_unknown_fields_for_now(s3_config_factory):
+def test_watch_block_refuses_unknown_fields(s3_config_factory):
     cfg = s3_config_factory(watch={"folder": "lake", "prefix": "raw/"})
     assert (cfg.watch.folder, cfg.watch.prefix, cfg.watch.on_delete) == ("lake", "raw/", "mark")
     with pytest.raises(ValueError, match="notifications"):

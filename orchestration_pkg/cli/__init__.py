@@ -16,7 +16,12 @@ try:  # Typer 0.29 vendors Click as the private typer._click (pinned <0.30 in py
 except ImportError:  # pragma: no cover - older Typer uses Click itself
     from click import exceptions as click_exceptions
 
-from orchestration_pkg.cli import commands, integrations, sync_cmd  # noqa: F401 - registers commands
+from orchestration_pkg.cli import (  # noqa: F401 - registers commands
+    commands,
+    integrations,
+    sync_cmd,
+    watch_cmd,
+)
 from orchestration_pkg.cli.common import app, err
 from orchestration_pkg.cli.config_cmd import config_app
 

@@ -126,6 +126,15 @@ files = sa.Table(
     sa.UniqueConstraint("folder_id", "object_url", name="uq_op_files_folder_url"),
     sa.Index("ix_op_files_folder_key", "folder_id", "key"),
 )
+# 0005: a sync's page order (key bytes, then id) on PostgreSQL, whose database collation is not
+# byte order; SQLite's BINARY collation already is, so ix_op_files_folder_key serves it there.
+sa.Index(
+    "ix_op_files_sync_order",
+    files.c.folder_id,
+    files.c.integration,
+    files.c.key.collate("C"),
+    files.c.id,
+).ddl_if(dialect="postgresql")
 
 jobs = sa.Table(
     "op_jobs",

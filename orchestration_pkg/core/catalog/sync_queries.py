@@ -5,7 +5,9 @@ Rows are read by keyset pagination (``WHERE (key, id) > (:last_key, :last_id) OR
 LIMIT n``), each page on its own short connection: memory is bounded by the page size and no
 transaction stays open while the bucket is being listed. Keys are compared byte-wise, as
 bucket listings order them: SQLite's default BINARY collation compares UTF-8 bytes;
-PostgreSQL uses the database collation unless told otherwise, hence ``COLLATE "C"``.
+PostgreSQL uses the database collation unless told otherwise, hence ``COLLATE "C"``, and
+the expression index ``ix_op_files_sync_order`` (migration 0005) in exactly this order:
+``(folder_id, integration, (key COLLATE "C"), id)``, so a page is an index range, not a sort.
 """
 
 from __future__ import annotations
@@ -86,9 +88,8 @@ def iter_sync_rows(
             stmt = stmt.where(key >= key_prefix)
         else:
             last_key, last_id = after
-            stmt = stmt.where(
-                sa.or_(key > last_key, sa.and_(key == last_key, files.c.id > last_id))
-            )
+            # a row comparison: PostgreSQL turns it into one range of ix_op_files_sync_order
+            stmt = stmt.where(sa.tuple_(key, files.c.id) > sa.tuple_(last_key, last_id))
         with catalog.engine.connect() as conn:
             page = conn.execute(stmt).all()
         for row in page:
@@ -109,6 +110,31 @@ def iter_sync_rows(
         if len(page) < page_size:
             return
         after = (page[-1].key, page[-1].id)
+
+
+def rows_for_urls(
+    catalog: Catalog, folder_id: int, integration: str, urls: Iterable[str]
+) -> Iterator[SyncRow]:
+    """Rows of ``integration`` in the folder with one of ``urls`` (an event's deleted objects),
+    read in chunks, each on its own short connection."""
+    for part in _chunks(list(urls), WRITE_CHUNK):
+        stmt = sa.select(files.c.id, files.c.object_url, files.c.key, files.c.removed_at).where(
+            files.c.folder_id == folder_id,
+            files.c.integration == integration,
+            files.c.object_url.in_(part),
+        )
+        with catalog.engine.connect() as conn:
+            page = conn.execute(stmt).all()
+        for row in page:
+            yield SyncRow(
+                id=row.id,
+                object_url=row.object_url,
+                key=row.key,
+                size=None,
+                etag=None,
+                last_modified=None,
+                removed_at=row.removed_at,
+            )
 
 
 def mark_removed(catalog: Catalog, ids: Iterable[int], *, chunk: int = WRITE_CHUNK) -> int:

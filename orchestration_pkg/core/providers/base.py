@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orchestration_pkg.core.policy import Quotas, Requirements
 from orchestration_pkg.core.retry import RetryPolicy
@@ -28,12 +28,39 @@ class ManifestWatch(StrictModel):
 OnDelete = Literal["keep", "mark", "remove"]
 
 
+class Notifications(StrictModel):
+    """Where bucket event notifications arrive (``orchestration-pkg watch``).
+
+    S3: ``queue_url``, an SQS queue the bucket's event notifications (or EventBridge, or SNS)
+    deliver to, read with the integration's AWS credentials. Azure: ``queue_name``, a Storage
+    Queue Event Grid delivers to, on the integration's account (``account_url`` of its queue
+    service; default: the blob URL with ``.blob.`` → ``.queue.``) with the integration's auth.
+    """
+
+    queue_url: str | None = Field(default=None, description="S3: the SQS queue URL")
+    queue_name: str | None = Field(default=None, description="Azure: the storage queue")
+    account_url: str | None = Field(default=None, description="Azure: queue service URL")
+    max_messages: int = Field(default=100, ge=1, le=10_000, description="per drain (cap)")
+    wait_seconds: int = Field(default=0, ge=0, le=20, description="long polling of a receive")
+    visibility_timeout: int | None = Field(
+        default=None, ge=1, le=43_200, description="seconds a received message stays hidden"
+    )
+    poison: Literal["delete", "leave"] = Field(
+        default="delete", description="unreadable messages: delete | leave (dead-letter policy)"
+    )
+
+    @model_validator(mode="after")
+    def _one_queue(self) -> Notifications:
+        if bool(self.queue_url) == bool(self.queue_name):
+            raise ValueError("set exactly one of queue_url (S3/SQS) or queue_name (Azure)")
+        return self
+
+
 class PrefixWatch(StrictModel):
     """What ``orchestration-pkg sync`` (and its polling) mirrors into a folder.
 
-    ``prefix`` is relative to the integration's prefix, like ``manifests.prefix``. Event
-    notifications (S3→SQS, Azure queues) will be a ``notifications`` sub-block here; until
-    then any other field is refused.
+    ``prefix`` is relative to the integration's prefix, like ``manifests.prefix``. With
+    ``notifications``, ``orchestration-pkg watch`` reads bucket events instead of listing.
     """
 
     folder: str | None = Field(default=None, description="target folder of `sync`")
@@ -41,6 +68,7 @@ class PrefixWatch(StrictModel):
     on_delete: OnDelete = Field(
         default="mark", description="objects gone from the bucket: keep | mark | remove"
     )
+    notifications: Notifications | None = None
 
 
 class RetryConfig(StrictModel):

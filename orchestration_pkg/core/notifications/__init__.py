@@ -1,0 +1,28 @@
+"""Bucket event notifications: the event path of ``watch`` (S3 → SQS, Azure Event Grid →
+Storage Queue). See :mod:`.consumer` for the drain and its at-least-once guarantee."""
+
+from orchestration_pkg.core.notifications.consumer import (
+    NotificationConsumer,
+    QueueMessage,
+    WatchResult,
+    watch_integration,
+)
+from orchestration_pkg.core.notifications.events import (
+    BucketEvent,
+    PoisonMessage,
+    parse_azure_message,
+    parse_s3_body,
+    reduce_events,
+)
+
+__all__ = [
+    "BucketEvent",
+    "NotificationConsumer",
+    "PoisonMessage",
+    "QueueMessage",
+    "WatchResult",
+    "parse_azure_message",
+    "parse_s3_body",
+    "reduce_events",
+    "watch_integration",
+]
