@@ -41,6 +41,8 @@ class PrefixWatch(StrictModel):
     on_delete: OnDelete = Field(
         default="mark", description="objects gone from the bucket: keep | mark | remove"
     )
+    max_keys_per_tick: int = Field(default=5000, ge=1, description="Dagster watch sensor cap")
+    ignore_errors: bool = Field(default=True, description="Dagster watch runs: register the rest")
 
 
 class RetryConfig(StrictModel):
