@@ -266,3 +266,25 @@ def test_manifest_sensor_cursor_stays_bounded():
     # the most recent ones are remembered: a tick right after them requests nothing
     last = ManifestCursor(after=keys[-101], seen=cursor.seen)
     assert scan_manifests(storage, ManifestWatch(max_keys_per_tick=50), last)[0] == []
+
+
+def test_a_changed_object_keeps_what_a_manifest_gave_it(setup, tmp_path):
+    import json
+
+    from orchestration_pkg.core.engine import RegistrationEngine
+    from orchestration_pkg.core.manifest import read_manifest
+
+    config, bucket, catalog = setup
+    defs = build_definitions(config)
+    manifest = tmp_path / "m.json"
+    item = {"objectUrl": f"s3://{bucket.name}/raw/img0.png", "title": "first light"}
+    manifest.write_text(json.dumps({"images": [item]}), encoding="utf-8")
+    storage = defs.resources["platform"].storage("acme")
+    RegistrationEngine(catalog, storage).register(read_manifest(manifest), "lake")
+    bucket.put("raw/img0.png", image_bytes(30, 30, "PNG"), "image/png")  # overwritten
+    with DagsterInstance.ephemeral() as instance:
+        (request,) = _tick(defs, instance, None).run_requests
+        assert _run(defs, instance, request).success
+    files = {f.key: f for f in catalog.iter_files("lake")}
+    assert (files["raw/img0.png"].title, files["raw/img0.png"].width) == ("first light", 30)
+    assert files["raw/img1.png"].title is None

@@ -43,6 +43,7 @@ from orchestration_pkg.core.catalog.sync_queries import rows_for_keys
 from orchestration_pkg.core.config import AnyIntegrationConfig, AppConfig
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions
 from orchestration_pkg.core.engine_plan import ListedItem
+from orchestration_pkg.core.errors import NotFoundError
 from orchestration_pkg.core.models import (
     JobResult,
     JobStatus,
@@ -79,16 +80,27 @@ class _Batch:
         return iter(self.items)
 
 
-def batch_items(storage: Any, config: WatchBatchConfig) -> list[ListedItem]:
-    items = []
+def batch_items(
+    storage: Any, config: WatchBatchConfig, known: dict[str, dict[str, Any]] | None = None
+) -> list[ListedItem]:
+    """The batch's objects as listed rows; a changed object keeps what a manifest once gave
+    it (``known``: its current catalog row by key, as a prefix sync does)."""
+    items, known = [], known or {}
     for row, key in enumerate(config.keys, start=1):
         etag = config.etags[row - 1] if row <= len(config.etags) else ""
         size = config.sizes[row - 1] if row <= len(config.sizes) else -1
         info = ObjectInfo(key=key, etag=etag or None, size=size if size >= 0 else None)
+        url = storage.canonical_url(key)
+        current = known.get(key)
+        if current is not None and current["object_url"] != url:
+            current = None
         items.append(
             ListedItem(
                 row=row,
-                url=storage.canonical_url(key),
+                url=url,
+                title=current["title"] if current else None,
+                external_id=current["external_id"] if current else None,
+                client_metadata=dict(current["client_metadata"] or {}) if current else {},
                 given=MediaMetadata(file_size=info.size),
                 listed=info,
             )
@@ -165,7 +177,10 @@ def build_folder_asset(
         opts.requirements, opts.quotas = requirements, quotas
         name = f"watch {storage.canonical_url(config.keys[0])} (+{len(config.keys) - 1})"
         result = RegistrationEngine(catalog, storage).register(
-            _Batch(batch_items(storage, config)), folder, opts, manifest_name=name
+            _Batch(batch_items(storage, config, _known(catalog, folder, cfg.name, config.keys))),
+            folder,
+            opts,
+            manifest_name=name,
         )
         context.log.info(
             "batch %s: job %s %s, %d registered, %d failed",
@@ -189,6 +204,15 @@ def build_folder_asset(
         return MaterializeResult(metadata=_metadata(result, rows), check_results=[check])
 
     return _folder
+
+
+def _known(catalog: Any, folder: str, integration: str, keys: list[str]) -> dict[str, Any]:
+    """The current catalog rows of ``keys`` in ``folder`` (none when it does not exist yet)."""
+    try:
+        folder_id = catalog.get_folder(folder).id
+    except NotFoundError:
+        return {}
+    return {r["key"]: r for r in rows_for_keys(catalog, folder_id, integration, keys)}
 
 
 def _failure(result: JobResult) -> Failure:

@@ -172,11 +172,16 @@ def etags_in_range(
 def rows_for_keys(
     catalog: Catalog, folder_id: int, integration: str, keys: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """key, media kind, size, width, height and media metadata of the folder's rows of
-    ``integration`` among ``keys`` (a watch batch's preview), in key order."""
+    """key, URL, media kind, size, width, height, media metadata, and what a manifest once gave
+    (title, external id, client metadata) of the folder's rows of ``integration`` among
+    ``keys``, in key order: a watch batch's carry-over before and preview after."""
     stmt = (
         sa.select(
             files.c.key,
+            files.c.object_url,
+            files.c.title,
+            files.c.external_id,
+            files.c.client_metadata,
             files.c.media_kind,
             files.c.size,
             files.c.width,
