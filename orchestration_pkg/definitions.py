@@ -7,6 +7,8 @@ import os
 from dagster import Definitions, define_asset_job
 
 from orchestration_pkg.assets import ALL_ASSETS, REGISTRATION_ASSETS
+from orchestration_pkg.assets.watch import build_watch_definitions
+from orchestration_pkg.assets.watch_translator import WatchTranslator
 from orchestration_pkg.core.config import load_config, resolve_config_path
 from orchestration_pkg.resources.platform import PlatformResource
 from orchestration_pkg.sensors import build_manifest_sensors
@@ -19,8 +21,13 @@ from orchestration_pkg.sensors.retry_sensor import (
 REGISTER_JOB = "register_manifest_job"
 
 
-def build_definitions(config_path: str | os.PathLike[str] | None = None) -> Definitions:
-    """Assets, job, sensors and resources for the config at ``config_path`` (or the default)."""
+def build_definitions(
+    config_path: str | os.PathLike[str] | None = None,
+    *,
+    watch_translator: WatchTranslator | None = None,
+) -> Definitions:
+    """Assets, jobs, sensors, schedules and resources for the config at ``config_path`` (or
+    the default); ``watch_translator`` names the assets of integrations with ``watch:``."""
     path = resolve_config_path(config_path)
     config = load_config(path)
     job = define_asset_job(
@@ -32,11 +39,17 @@ def build_definitions(config_path: str | os.PathLike[str] | None = None) -> Defi
         max_attempts=config.retry_units.max_attempts,
         backoff_seconds=config.retry_units.backoff_seconds,
     )
+    watch = build_watch_definitions(config, watch_translator)
     platform = PlatformResource(config_path=str(path.resolve()) if path else "")
     return Definitions(
-        assets=ALL_ASSETS,
-        jobs=[job, retry_units_job],
-        sensors=[*build_manifest_sensors(config, REGISTER_JOB), build_retry_sensor(schedule)],
+        assets=[*ALL_ASSETS, *watch.assets],
+        jobs=[job, retry_units_job, *watch.jobs],
+        sensors=[
+            *build_manifest_sensors(config, REGISTER_JOB),
+            build_retry_sensor(schedule),
+            *watch.sensors,
+        ],
+        schedules=watch.schedules,
         resources={"platform": platform},
     )
 

@@ -1,11 +1,14 @@
 """A sensor per integration that starts a registration run when a new manifest lands.
 
-Listing is paginated and capped per tick (sensor ticks time out after 60 s); the cursor keeps
-where the listing stopped and the ETag of every manifest already requested, so a re-uploaded
-manifest (new ETag) runs again and an unchanged one never does. Run keys (key + ETag) are a
-second line of defence, not the only one.
+Listing is paginated and capped per tick (sensor ticks time out after 60 s). The cursor stays
+small whatever the bucket holds: where the listing stopped, plus a bounded list of short
+digests of the (key, ETag) pairs most recently requested (:data:`SEEN_MAX`). Dedupe rests on
+the run key (integration + key + ETag): Dagster never launches two runs with one run key, so a
+manifest whose digest fell out of the list is at worst re-requested and skipped by Dagster,
+while a re-uploaded manifest (new ETag) has a new run key and runs again.
 """
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -26,24 +29,41 @@ from orchestration_pkg.core.storage import Storage
 from orchestration_pkg.resources.platform import PlatformResource
 
 MANIFEST_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
+SEEN_MAX = 128  # digests kept in the cursor (16 hex chars each): ~2.5 KB at most
+
+
+def seen_digest(key: str, tag: str) -> str:
+    """Short digest of one (key, ETag) pair, as the cursor keeps it."""
+    return hashlib.sha1(f"{key}\0{tag}".encode()).hexdigest()[:16]
 
 
 @dataclass
 class ManifestCursor:
-    """Sensor progress: where the current listing pass stopped, and manifests already seen."""
+    """Sensor progress: where the current listing pass stopped, and the digests of the
+    manifests most recently requested (oldest first, at most :data:`SEEN_MAX`)."""
 
     after: str = ""
-    seen: dict[str, str] = field(default_factory=dict)
+    seen: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, raw: str | None) -> "ManifestCursor":
         if not raw:
             return cls()
         data = json.loads(raw)
-        return cls(after=data.get("after", ""), seen=dict(data.get("seen", {})))
+        seen = data.get("seen", [])
+        if isinstance(seen, dict):  # cursor of an older version: key → ETag
+            seen = [seen_digest(k, v) for k, v in seen.items()]
+        return cls(after=data.get("after", ""), seen=list(seen)[-SEEN_MAX:])
 
     def dump(self) -> str:
         return json.dumps({"after": self.after, "seen": self.seen}, separators=(",", ":"))
+
+    def remember(self, digest: str) -> None:
+        """Add ``digest`` as the most recent one, dropping the oldest beyond SEEN_MAX."""
+        if digest in self.seen:
+            self.seen.remove(digest)
+        self.seen.append(digest)
+        del self.seen[:-SEEN_MAX]
 
 
 def scan_manifests(
@@ -52,15 +72,15 @@ def scan_manifests(
     """List up to ``watch.max_keys_per_tick`` objects after the cursor; return new manifests."""
     found: list[ObjectInfo] = []
     exhausted = True
-    new = ManifestCursor(after=cursor.after, seen=dict(cursor.seen))
+    new = ManifestCursor(after=cursor.after, seen=list(cursor.seen))
     listing = storage.list(prefix=watch.prefix, start_after=cursor.after)
     for listed, info in enumerate(listing, start=1):
         new.after = info.key
         if info.key.lower().endswith(MANIFEST_SUFFIXES) and info.size:
-            tag = info.etag or str(info.last_modified)
-            if new.seen.get(info.key) != tag:
-                new.seen[info.key] = tag
+            digest = seen_digest(info.key, info.etag or str(info.last_modified))
+            if digest not in new.seen:
                 found.append(info)
+            new.remember(digest)
         if listed >= watch.max_keys_per_tick:
             exhausted = False
             break

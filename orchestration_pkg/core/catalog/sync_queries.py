@@ -175,3 +175,51 @@ def _batched(ids: Iterable[int], size: int) -> Iterator[Sequence[int]]:
             part = []
     if part:
         yield part
+
+
+def etags_in_range(
+    catalog: Catalog, folder_id: int, integration: str, first_key: str, last_key: str
+) -> dict[str, tuple[str | None, int | None]]:
+    """key → (ETag, size) of the folder's live rows of ``integration`` with
+    ``first_key <= key <= last_key`` (byte order): what a watch sensor compares one listing
+    page against. Rows marked removed are left out (their objects count as new)."""
+    key = _byte_order(catalog, files.c.key)
+    stmt = sa.select(files.c.key, files.c.etag, files.c.size).where(
+        files.c.folder_id == folder_id,
+        files.c.integration == integration,
+        files.c.removed_at.is_(None),
+        key >= first_key,
+        key <= last_key,
+    )
+    with catalog.engine.connect() as conn:
+        return {row.key: (row.etag, row.size) for row in conn.execute(stmt)}
+
+
+def rows_for_keys(
+    catalog: Catalog, folder_id: int, integration: str, keys: Sequence[str]
+) -> list[dict[str, Any]]:
+    """key, URL, media kind, size, width, height, media metadata, and what a manifest once gave
+    (title, external id, client metadata) of the folder's rows of ``integration`` among
+    ``keys``, in key order: a watch batch's carry-over before and preview after."""
+    stmt = (
+        sa.select(
+            files.c.key,
+            files.c.object_url,
+            files.c.title,
+            files.c.external_id,
+            files.c.client_metadata,
+            files.c.media_kind,
+            files.c.size,
+            files.c.width,
+            files.c.height,
+            files.c.media_metadata,
+        )
+        .where(
+            files.c.folder_id == folder_id,
+            files.c.integration == integration,
+            files.c.key.in_(list(keys)),
+        )
+        .order_by(files.c.key)
+    )
+    with catalog.engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(stmt)]

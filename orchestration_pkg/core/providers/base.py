@@ -69,6 +69,8 @@ class PrefixWatch(StrictModel):
         default="mark", description="objects gone from the bucket: keep | mark | remove"
     )
     notifications: Notifications | None = None
+    max_keys_per_tick: int = Field(default=5000, ge=1, description="Dagster watch sensor cap")
+    ignore_errors: bool = Field(default=True, description="Dagster watch runs: register the rest")
 
 
 class RetryConfig(StrictModel):
