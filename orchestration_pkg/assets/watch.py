@@ -51,6 +51,7 @@ from orchestration_pkg.core.models import (
     MediaMetadata,
     ObjectInfo,
 )
+from orchestration_pkg.core.registration import with_policies
 from orchestration_pkg.core.sync import sync_integration
 from orchestration_pkg.resources.platform import PlatformResource
 from orchestration_pkg.sensors.watch_sensor import build_watch_sensor, ident
@@ -172,9 +173,12 @@ def build_folder_asset(
         if not config.keys:
             raise Failure(description="no keys in the run config: batches come from the sensor")
         storage, catalog = platform.storage(cfg.name), platform.catalog()
-        opts = RegistrationOptions(ignore_errors=watch.ignore_errors)
-        requirements, quotas = platform.app_config().policy_for(cfg, folder)
-        opts.requirements, opts.quotas = requirements, quotas
+        opts = with_policies(
+            platform.app_config(),
+            cfg,
+            folder,
+            RegistrationOptions(ignore_errors=watch.ignore_errors),
+        )
         name = f"watch {storage.canonical_url(config.keys[0])} (+{len(config.keys) - 1})"
         result = RegistrationEngine(catalog, storage).register(
             _Batch(batch_items(storage, config, _known(catalog, folder, cfg.name, config.keys))),

@@ -31,6 +31,21 @@ def build_storage(config: AnyIntegrationConfig) -> Storage:
     return cast(Storage, storage_class(config))
 
 
+def with_policies(
+    config: AppConfig,
+    integration: AnyIntegrationConfig,
+    folder: str,
+    options: RegistrationOptions | None = None,
+) -> RegistrationOptions:
+    """``options`` with the folder's (else the integration's) requirements and quotas, unless
+    the options already carry their own."""
+    requirements, quotas = config.policy_for(integration, folder)
+    opts = options or RegistrationOptions()
+    return replace(
+        opts, requirements=opts.requirements or requirements, quotas=opts.quotas or quotas
+    )
+
+
 def is_remote(source: str) -> bool:
     return "://" in source and not source.startswith("file://")
 
@@ -79,12 +94,7 @@ def register_manifest(
     """Register the manifest at ``source`` into ``folder`` and return the finished job."""
     integration_cfg = config.integration(integration or (storage.name if storage else None))
     storage = storage or build_storage(integration_cfg)
-    requirements, quotas = config.policy_for(integration_cfg, folder)
-    options = replace(
-        options or RegistrationOptions(),
-        requirements=(options.requirements if options else None) or requirements,
-        quotas=(options.quotas if options else None) or quotas,
-    )
+    options = with_policies(config, integration_cfg, folder, options)
     own_catalog = catalog is None
     catalog = catalog or Catalog(config.catalog)
     try:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import tempfile
 from array import array
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
 from orchestration_pkg.core.catalog import Catalog
@@ -46,7 +46,7 @@ from orchestration_pkg.core.models import (
     ObjectInfo,
 )
 from orchestration_pkg.core.providers.base import OnDelete
-from orchestration_pkg.core.registration import build_storage
+from orchestration_pkg.core.registration import build_storage, with_policies
 from orchestration_pkg.core.storage import Storage
 
 ON_DELETE = ("keep", "mark", "remove")
@@ -344,11 +344,7 @@ def sync_integration(
     target, rel_prefix, mode = resolve_target(cfg, folder, prefix, on_delete)
     validate_folder_name(target)
     storage = storage or build_storage(cfg)
-    requirements, quotas = config.policy_for(cfg, target)
-    opts = options or RegistrationOptions()
-    opts = replace(
-        opts, requirements=opts.requirements or requirements, quotas=opts.quotas or quotas
-    )
+    opts = with_policies(config, cfg, target, options)
     own_catalog = catalog is None
     catalog = catalog or Catalog(config.catalog)
     try:

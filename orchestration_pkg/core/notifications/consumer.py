@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestration_pkg.core.catalog import Catalog
@@ -39,7 +39,7 @@ from orchestration_pkg.core.notifications.events import (
     reduce_events,
 )
 from orchestration_pkg.core.providers.base import Notifications, OnDelete
-from orchestration_pkg.core.registration import build_storage
+from orchestration_pkg.core.registration import build_storage, with_policies
 from orchestration_pkg.core.storage import Storage
 from orchestration_pkg.core.urls import redact_url
 
@@ -329,11 +329,7 @@ def watch_integration(
         raise ConfigError(f"integration '{cfg.name}' has no bucket to watch")
     folder, rel_prefix, mode = resolve_target(cfg, None, None, None)
     storage = storage or build_storage(cfg)
-    requirements, quotas = config.policy_for(cfg, folder)
-    opts = options or RegistrationOptions()
-    opts = replace(
-        opts, requirements=opts.requirements or requirements, quotas=opts.quotas or quotas
-    )
+    opts = with_policies(config, cfg, folder, options)
     own_catalog = catalog is None
     catalog = catalog or Catalog(config.catalog)
     try:
