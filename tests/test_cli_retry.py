@@ -55,14 +55,18 @@ def test_retry_registers_what_now_exists(setup):
     assert f"s3://{bucket.name}/data/late.png: [not_found] " in shown.stdout
     manifest.unlink()  # the manifest is gone: the catalog keeps what a retry needs
 
-    # still missing: it stays listed, nothing registered → exit 1
-    still = run("--config", cfg, "retry", job["job_id"], "--ignore-errors", "--json", env=env)
+    # still missing: it stays listed, nothing registered → exit 1; --strict makes it FAILED
+    strict = run("--config", cfg, "retry", job["job_id"], "--strict", "--json", env=env)
+    assert strict.returncode == 1 and json.loads(strict.stdout)["status"] == "FAILED"
+    # without a flag the retry is as lenient as the original (--ignore-errors) job
+    still = run("--config", cfg, "retry", job["job_id"], "--json", env=env)
     assert still.returncode == 1, still.stderr
     doc = json.loads(still.stdout)
     assert doc["retry_of"] == job["job_id"] and doc["job_id"] != job["job_id"]
     assert [(e["row"], e["code"]) for e in doc["unit_errors"]] == [(3, "not_found")]
     assert [(w["row"], w["code"]) for w in doc["warnings"]] == [(4, "malformed_row")]
     assert doc["skipped"] == 1 and doc["outcome"] == "nothing_registered"
+    assert doc["status"] == "DONE"
 
     bucket.put("data/late.png", image_bytes(9, 7, "PNG"), "image/png")
     again = run("--config", cfg, "retry", job["job_id"], "--json", env=env)

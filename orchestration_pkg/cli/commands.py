@@ -110,8 +110,11 @@ def register(
 @app.command()
 def retry(
     job_id: str,
-    ignore_errors: bool = typer.Option(
-        False, "--ignore-errors", help="register what now works and list what still fails"
+    ignore_errors: bool | None = typer.Option(
+        None,
+        "--ignore-errors/--strict",
+        help="register what now works and list what still fails / all or nothing "
+        "(default: as the original job)",
     ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
 ) -> None:

@@ -72,15 +72,16 @@ def retry_job(
     config: AppConfig,
     plan: RetryPlan,
     *,
-    ignore_errors: bool = False,
+    ignore_errors: bool | None = None,
     catalog: Catalog | None = None,
     storage: Storage | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> JobResult:
     """Run ``plan`` as a new job (``retry_of`` = the planned job) and return it, finished.
 
-    Same folder, integration, fetch mode, concurrency and metadata verification as the
-    original job; the policies (requirements, quotas) are today's config for that folder.
+    Same folder, integration, fetch mode, concurrency, metadata verification and (unless
+    ``ignore_errors`` is given) strictness as the original job; the policies (requirements,
+    quotas) are today's config for that folder.
     """
     from orchestration_pkg.core.registration import build_storage
 
@@ -94,7 +95,9 @@ def retry_job(
         ran = catalog.job_options(job.job_id)
         options = replace(
             RegistrationOptions(),
-            ignore_errors=ignore_errors,
+            ignore_errors=ran.get("ignore_errors", False)
+            if ignore_errors is None
+            else ignore_errors,
             fetch=ran.get("fetch", "auto"),
             concurrency=int(ran.get("concurrency", 32)),
             verify_metadata=bool(ran.get("verify", False)),

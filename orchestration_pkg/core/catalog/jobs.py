@@ -257,9 +257,14 @@ class JobsMixin:
         return _job_result(row, found["error"], found["warning"])
 
     def job_options(self, job_id: str) -> dict[str, Any]:
-        """The options job ``job_id`` ran with (fetch, concurrency, verify); {} if unknown."""
+        """The options job ``job_id`` ran with (fetch, concurrency, verify, ignore_errors); {}
+        if unknown."""
+        stmt = sa.select(jobs.c.options, jobs.c.ignore_errors).where(jobs.c.id == job_id)
         with self.engine.connect() as conn:
-            return dict(conn.scalar(sa.select(jobs.c.options).where(jobs.c.id == job_id)) or {})
+            row = conn.execute(stmt).first()
+        if row is None:
+            return {}
+        return {**dict(row.options or {}), "ignore_errors": bool(row.ignore_errors)}
 
     def failed_units(self, job_id: str) -> list[UnitError]:
         """The unit errors of job ``job_id`` with the copies of their rows (``item``), by row;
