@@ -314,7 +314,8 @@ def resolve_target(
     folder = folder or (watch.folder if watch else None)
     if not folder:
         raise ConfigError(
-            f"no folder to sync into: pass --folder or set watch.folder of integration '{cfg.name}'"
+            f"no folder to sync into: set watch.folder of integration '{cfg.name}' (`sync` also "
+            "takes --folder)"
         )
     mode = on_delete or (watch.on_delete if watch else "mark")
     if mode not in ON_DELETE:

@@ -145,3 +145,16 @@ def check_in_scope(
         )
     if not key.startswith(prefix):
         raise UrlError(f"{key_noun} is outside the integration prefix '{prefix}'")
+
+
+def url_scheme(url: str, native: str, *, expected: str, hint: str) -> str:
+    """The lower-cased scheme of ``url``: ``native`` (e.g. ``s3``), ``http`` or ``https``;
+    otherwise a ``UrlError`` saying what was ``expected`` / what to use (``hint``)."""
+    check_url_string(url)
+    scheme, sep, _ = url.partition("://")
+    if not sep or not scheme:
+        raise url_error(url, f"not a URL: expected {expected}")
+    scheme = scheme.lower()
+    if scheme not in (native, "http", "https"):
+        raise url_error(url, f"unsupported scheme {scheme[:20]!r}: use {hint}")
+    return scheme

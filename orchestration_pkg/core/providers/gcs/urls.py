@@ -23,10 +23,10 @@ from orchestration_pkg.core.errors import UrlError
 from orchestration_pkg.core.urls import (
     check_key_size,
     check_url_characters,
-    check_url_string,
     decode_url_key,
     url_error,
     url_port,
+    url_scheme,
 )
 
 MAX_KEY_BYTES = 1024
@@ -78,20 +78,15 @@ def parse_gcs_url(url: str, *, endpoint_url: str | None = None) -> GCSLocation:
     ``endpoint_url`` (e.g. an emulator's ``http://127.0.0.1:9023``) additionally accepts URLs
     on that server (style ``"endpoint"``).
     """
-    check_url_string(url)
-    scheme, sep, _ = url.partition("://")
-    if not sep or not scheme:
-        raise url_error(
-            url, "not a URL: expected gs://bucket/key or https://storage.googleapis.com/bucket/key"
-        )
-    scheme = scheme.lower()
+    scheme = url_scheme(
+        url,
+        "gs",
+        expected="gs://bucket/key or https://storage.googleapis.com/bucket/key",
+        hint="gs://bucket/key or an https GCS URL",
+    )
     if scheme == "gs":
         return _parse_gs_scheme(url)
-    if scheme in ("http", "https"):
-        return _parse_http(url, endpoint_url)
-    raise url_error(
-        url, f"unsupported scheme {scheme[:20]!r}: use gs://bucket/key or an https GCS URL"
-    )
+    return _parse_http(url, endpoint_url)
 
 
 def _parse_gs_scheme(url: str) -> GCSLocation:

@@ -25,11 +25,11 @@ from orchestration_pkg.core.errors import UrlError
 from orchestration_pkg.core.urls import (
     check_key_size,
     check_url_characters,
-    check_url_string,
     decode_url_key,
     encode_key_for_url,
     url_error,
     url_port,
+    url_scheme,
 )
 
 MAX_KEY_BYTES = 1024
@@ -92,20 +92,15 @@ def parse_s3_url(url: str, *, endpoint_url: str | None = None) -> S3Location:
     ``endpoint_url`` (e.g. ``http://127.0.0.1:9000``) additionally accepts URLs on that
     S3-compatible server (style ``"endpoint"``).
     """
-    check_url_string(url)
-    scheme, sep, _ = url.partition("://")
-    if not sep or not scheme:
-        raise url_error(
-            url, "not a URL: expected s3://bucket/key or https://bucket.s3.REGION.amazonaws.com/key"
-        )
-    scheme = scheme.lower()
+    scheme = url_scheme(
+        url,
+        "s3",
+        expected="s3://bucket/key or https://bucket.s3.REGION.amazonaws.com/key",
+        hint="s3://bucket/key or an https S3 URL",
+    )
     if scheme == "s3":
         return _parse_s3_scheme(url)
-    if scheme in ("http", "https"):
-        return _parse_http(url, endpoint_url)
-    raise url_error(
-        url, f"unsupported scheme {scheme[:20]!r}: use s3://bucket/key or an https S3 URL"
-    )
+    return _parse_http(url, endpoint_url)
 
 
 def _parse_s3_scheme(url: str) -> S3Location:
