@@ -24,7 +24,7 @@ def watch_folder(cfg: AnyIntegrationConfig) -> str:
 def is_watched(cfg: AnyIntegrationConfig) -> bool:
     """Whether Dagster watches this integration: a ``watch:`` block with a folder, on a
     provider that can list (direct URLs cannot)."""
-    return bool(cfg.watch and cfg.watch.folder and getattr(cfg, "prefix", None) is not None)
+    return bool(cfg.watch and cfg.watch.folder and cfg.listing_root() is not None)
 
 
 class WatchTranslator:

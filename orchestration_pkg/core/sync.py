@@ -339,9 +339,10 @@ def sync_integration(
 ) -> SyncResult:
     """Sync one integration's prefix into a folder (defaults from its ``watch:`` block)."""
     cfg = config.integration(integration or (storage.name if storage else None))
-    base_prefix = getattr(cfg, "prefix", None)  # bucket providers only; direct cannot list
-    if base_prefix is None:
+    root = cfg.listing_root()
+    if root is None:
         raise ConfigError(f"integration '{cfg.name}' cannot list objects, so it cannot sync")
+    base_prefix = root[1]
     target, rel_prefix, mode = resolve_target(cfg, folder, prefix, on_delete)
     validate_folder_name(target)
     storage = storage or build_storage(cfg)

@@ -273,7 +273,7 @@ class NotificationConsumer:
 
 def make_queue(cfg: AnyIntegrationConfig, storage: Storage, settings: Notifications) -> EventQueue:
     """The event queue of an integration's ``watch.notifications``."""
-    provider = getattr(cfg, "provider", None)
+    provider = cfg.provider
     if provider == "s3" and settings.queue_url:
         from orchestration_pkg.core.notifications.s3_sqs import SqsQueue
 
@@ -323,10 +323,10 @@ def watch_integration(
             failed=synced.failed,
             listed=synced.listed,
         )
-    base_prefix = getattr(cfg, "prefix", None)
-    bucket = getattr(cfg, "bucket", None) or getattr(cfg, "container", None)
-    if base_prefix is None or bucket is None:
+    root = cfg.listing_root()
+    if root is None:
         raise ConfigError(f"integration '{cfg.name}' has no bucket to watch")
+    bucket, base_prefix = root
     folder, rel_prefix, mode = resolve_target(cfg, None, None, None)
     storage = storage or build_storage(cfg)
     opts = with_policies(config, cfg, folder, options)

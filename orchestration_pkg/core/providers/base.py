@@ -108,6 +108,11 @@ class IntegrationBase(StrictModel):
         """Where this integration reads, as ``integrations list`` shows it (never a secret)."""
         raise NotImplementedError
 
+    def listing_root(self) -> tuple[str, str] | None:
+        """(bucket or container, prefix) that this integration lists; None when it cannot list
+        (direct URLs): what sync, notifications and the Dagster watch need."""
+        return None
+
     def auth_summary(self) -> str:
         """How it authenticates, in a word or two (the auth method; never a secret)."""
         auth = getattr(self, "auth", None)

@@ -49,5 +49,8 @@ class AzureIntegrationConfig(IntegrationBase):
     prefix: str = ""
     auth: AzureAuth
 
+    def listing_root(self) -> tuple[str, str]:
+        return self.container, self.prefix
+
     def location(self) -> str:
         return f"{self.account_url.rstrip('/')}/{self.container}/{self.prefix}"

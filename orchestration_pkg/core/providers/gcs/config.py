@@ -41,5 +41,8 @@ class GCSIntegrationConfig(IntegrationBase):
     endpoint_url: str | None = Field(default=None, description="emulator / private endpoint")
     auth: GCSAuth = Field(default_factory=lambda: GCSDefaultAuth(method="adc"))
 
+    def listing_root(self) -> tuple[str, str]:
+        return self.bucket, self.prefix
+
     def location(self) -> str:
         return f"gs://{self.bucket}/{self.prefix}"

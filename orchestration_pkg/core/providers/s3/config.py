@@ -59,5 +59,8 @@ class S3IntegrationConfig(IntegrationBase):
     endpoint_url: str | None = None
     auth: S3Auth = Field(default_factory=lambda: DefaultAuth(method="default"))
 
+    def listing_root(self) -> tuple[str, str]:
+        return self.bucket, self.prefix
+
     def location(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
