@@ -19,6 +19,7 @@ from dagster import (
 from orchestration_pkg import build_definitions
 from orchestration_pkg.assets import integration_health
 from orchestration_pkg.assets.manifest_job import REGISTER_JOB, REGISTER_OP, manifest_run_config
+from orchestration_pkg.assets.translator import key_part
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.resources.platform import PlatformResource
 from tests.media import image_bytes
@@ -98,7 +99,7 @@ def test_an_adhoc_folder_gets_its_materialization_without_a_check(setup):
     path.write_text(_manifest(bucket, 2), encoding="utf-8")
     result = _register(config, str(path), folder="scratch 1")
     (mat,) = result.get_asset_materialization_events()
-    assert mat.asset_key == AssetKey(["orchestration_pkg", "folder", "scratch 1"])
+    assert mat.asset_key == AssetKey(["orchestration_pkg", "folder", key_part("scratch 1")])
     assert result.get_asset_check_evaluations() == []
 
 

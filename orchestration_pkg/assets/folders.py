@@ -39,7 +39,7 @@ from .folder_results import (
     registration_failure,
     unit_errors_check,
 )
-from .translator import CatalogFolder, CatalogTranslator, is_watched, op_name_for
+from .translator import CatalogFolder, CatalogTranslator, folder_asset_args, is_watched, op_name_for
 
 OBSERVE_CAP = 1000  # objects an observation looks at: the first listing page, never more
 
@@ -104,7 +104,7 @@ def build_folder_asset(folder: CatalogFolder, translator: CatalogTranslator) -> 
     check_spec = translator.get_check_spec(folder, spec.key)
     op_name = op_name_for(spec.key)
 
-    @multi_asset(name=op_name, specs=[spec], check_specs=[check_spec])
+    @multi_asset(name=op_name, **folder_asset_args(spec), check_specs=[check_spec])
     def _folder(
         context: AssetExecutionContext, config: FolderRunConfig, platform: PlatformResource
     ) -> MaterializeResult:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagster import AssetCheckSpec, AssetKey, AssetSpec, AutomationCondition
+from dagster import AssetCheckSpec, AssetKey, AssetOut, AssetSpec, AutomationCondition, Nothing
 
 from orchestration_pkg.core.config import AnyIntegrationConfig, AppConfig
 from orchestration_pkg.core.errors import ConfigError
@@ -25,6 +25,7 @@ CHECK_NAME = "no_unit_errors"
 TAG_INTEGRATION = "orchestration_pkg/integration"
 TAG_PROVIDER = "orchestration_pkg/provider"
 _NOT_IDENT = re.compile(r"[^A-Za-z0-9_]")
+_KEY_SAFE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def ident(name: str) -> str:
@@ -32,14 +33,29 @@ def ident(name: str) -> str:
     return _NOT_IDENT.sub("_", name)
 
 
+def key_part(name: str) -> str:
+    """A folder name as an asset key part: unchanged when Dagster can derive op and check
+    names from it (letters, digits, ``_ - .``), else those characters only plus a short
+    digest (``my lake`` → ``my_lake_1b5c2e``), so different names stay different keys."""
+    if _KEY_SAFE.fullmatch(name):
+        return name
+    return f"{ident(name)}_{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+
+
 def op_name_for(key: AssetKey) -> str:
-    """A valid op name for ``key``; a short digest keeps names apart that only differ in
-    characters Dagster names cannot hold (folder ``my lake`` vs ``my_lake``)."""
-    plain = key.to_python_identifier()
-    name = ident(plain)
-    if name != plain:
-        name += "_" + hashlib.sha1("\0".join(key.path).encode()).hexdigest()[:6]
-    return name
+    """The op name of a folder asset (what its run config is keyed by)."""
+    return key.to_python_identifier()
+
+
+def folder_asset_args(spec: AssetSpec) -> dict[str, Any]:
+    """``multi_asset`` arguments of a folder asset: one output named ``folder`` (a name derived
+    from the key may be invalid: ``my lake``) without a value (the catalog is the data)."""
+    bare = spec.replace_attributes(deps=[], partitions_def=None)
+    return {
+        "outs": {"folder": AssetOut.from_spec(bare, dagster_type=Nothing)},
+        "deps": list(spec.deps),
+        "partitions_def": spec.partitions_def,
+    }
 
 
 def is_watched(cfg: AnyIntegrationConfig) -> bool:
@@ -123,8 +139,9 @@ class CatalogTranslator:
         )
 
     def get_asset_key(self, folder: CatalogFolder) -> AssetKey:
-        """``[key_prefix, "folder", <folder name>]``."""
-        return AssetKey([self.key_prefix, "folder", folder.name])
+        """``[key_prefix, "folder", <folder name>]`` (see :func:`key_part` for names with
+        spaces or non-ASCII letters)."""
+        return AssetKey([self.key_prefix, "folder", key_part(folder.name)])
 
     def get_deps(self, folder: CatalogFolder) -> Sequence[AssetKey]:
         """The integration's bucket asset (none for a folder without an integration)."""

@@ -47,7 +47,7 @@ from .folder_results import (
     registration_failure,
     unit_errors_check,
 )
-from .translator import CatalogFolder, CatalogTranslator, ident, op_name_for
+from .translator import CatalogFolder, CatalogTranslator, folder_asset_args, ident, op_name_for
 
 SYNC_CRON = "0 3 * * *"
 
@@ -108,7 +108,7 @@ def build_folder_asset(
     spec = translator.get_asset_spec(folder).replace_attributes(partitions_def=partitions)
     check_spec = translator.get_check_spec(folder, spec.key)
 
-    @multi_asset(name=op_name_for(spec.key), specs=[spec], check_specs=[check_spec])
+    @multi_asset(name=op_name_for(spec.key), **folder_asset_args(spec), check_specs=[check_spec])
     def _folder(
         context: AssetExecutionContext, config: WatchBatchConfig, platform: PlatformResource
     ) -> MaterializeResult:
