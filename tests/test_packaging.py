@@ -97,14 +97,22 @@ def test_an_s3_only_config_never_imports_another_cloud(tmp_path, s3_bucket):
         with DagsterInstance.ephemeral() as instance:
             job = defs.resolve_implicit_job_def_def_for_assets([key])
             ok = job.execute_in_process(instance=instance, asset_selection=[key]).success
+        from orchestration_pkg.cli import main
+        sys.argv = ["orchestration-pkg", "--config", {str(config)!r}, "register",
+                    {str(manifest)!r}, "--folder", "cli", "--json"]
+        try:
+            main()
+        except SystemExit as exit:
+            cli = exit.code
         loaded = sorted(m for m in sys.modules if m.startswith({OTHER_CLOUDS!r}))
-        print(json.dumps({{"ok": ok, "loaded": loaded, "boto3": "boto3" in sys.modules}}))
+        boto3 = "boto3" in sys.modules
+        print(json.dumps({{"ok": ok, "cli": cli, "loaded": loaded, "boto3": boto3}}))
         """,
         blocked=OTHER_CLOUDS,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out == {"ok": True, "loaded": [], "boto3": True}
+    assert out == {"ok": True, "cli": 0, "loaded": [], "boto3": True}
 
 
 def test_a_missing_extra_is_one_line_naming_it(tmp_path):
