@@ -4,8 +4,10 @@ manifest sensor, integration_health, and loadable Definitions."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from dagster import (
     AssetCheckSeverity,
     AssetKey,
@@ -227,3 +229,13 @@ def test_integration_health_counts_checks_that_could_not_run_as_skipped(tmp_path
     assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
     rules = md["setup_empty"].value["cors"]
     assert rules["CORSRules"][0]["AllowedOrigins"] == ["https://label.example.org"]
+
+
+def test_the_readme_run_config_is_valid_for_the_job(setup):
+    _, _, config = setup
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```yaml\nops:\n", 1)[1].split("```", 1)[0]
+    run_config = yaml.safe_load("ops:\n" + block)
+    job = build_definitions(config).resolve_job_def(REGISTER_JOB)
+    validated = validate_run_config(job, run_config)
+    assert validated["ops"][REGISTER_OP]["config"]["folder"] == "lake"
