@@ -76,8 +76,11 @@ def register_into_folder(
     """Register the manifest at ``source`` into ``folder``: one engine job, its metadata
     (preview of the first registered files included). A FAILED job raises ``Failure``."""
     try:
-        app, storage, catalog = platform.app_config(), platform.storage(integration), None
-        catalog = platform.catalog()
+        app, storage, catalog = (
+            platform.app_config(),
+            platform.storage(integration),
+            platform.catalog(),
+        )
         opts = with_policies(app, app.integration(storage.name), folder, options)
         with open_manifest(source, storage) as manifest:
             rows = FirstKeys(manifest, storage)
@@ -92,10 +95,18 @@ def register_into_folder(
     return Registered(result, job_metadata(result, preview, folder_totals(catalog, folder)))
 
 
-def check_fetch(fetch: str) -> RegistrationOptions:
+def run_options(
+    fetch: str, *, ignore_errors: bool, verify_metadata: bool, description: str | None
+) -> RegistrationOptions:
+    """The engine options of a run's config (``fetch`` checked: Dagster config has no enum)."""
     if fetch not in ("auto", "head", "none"):
         raise Failure(description=f"fetch must be auto, head or none, not {fetch!r}")
-    return RegistrationOptions(fetch=fetch)  # type: ignore[arg-type]
+    return RegistrationOptions(
+        fetch=fetch,  # type: ignore[arg-type]
+        ignore_errors=ignore_errors,
+        verify_metadata=verify_metadata,
+        folder_description=description,
+    )
 
 
 def build_folder_asset(folder: CatalogFolder, translator: CatalogTranslator) -> AssetsDefinition:
@@ -119,9 +130,12 @@ def build_folder_asset(folder: CatalogFolder, translator: CatalogTranslator) -> 
         ignore = (
             folder.policy.ignore_errors if config.ignore_errors is None else config.ignore_errors
         )
-        opts = check_fetch(config.fetch)
-        opts.ignore_errors, opts.verify_metadata = ignore, config.verify_metadata
-        opts.folder_description = folder.policy.description
+        opts = run_options(
+            config.fetch,
+            ignore_errors=ignore,
+            verify_metadata=config.verify_metadata,
+            description=folder.policy.description,
+        )
         done = register_into_folder(
             platform, manifest, folder.name, config.integration or (cfg.name if cfg else None), opts
         )

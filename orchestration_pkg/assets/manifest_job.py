@@ -26,7 +26,7 @@ from orchestration_pkg.core.errors import NotFoundError
 from orchestration_pkg.resources.platform import PlatformResource
 
 from .folder_results import unit_errors_check
-from .folders import check_fetch, register_into_folder
+from .folders import register_into_folder, run_options
 from .translator import CatalogFolder, CatalogTranslator
 
 REGISTER_JOB = "register_manifest_job"
@@ -77,9 +77,12 @@ def build_register_manifest_job(
             )
         folder = declared.get(config.folder) or _adhoc(platform.app_config(), config)
         integration = config.integration or (folder.integration.name if folder.integration else "")
-        opts = check_fetch(config.fetch)
-        opts.ignore_errors, opts.verify_metadata = config.ignore_errors, config.verify_metadata
-        opts.folder_description = config.folder_description or folder.policy.description
+        opts = run_options(
+            config.fetch,
+            ignore_errors=config.ignore_errors,
+            verify_metadata=config.verify_metadata,
+            description=config.folder_description or folder.policy.description,
+        )
         done = register_into_folder(
             platform, config.manifest, folder.name, integration or None, opts
         )
