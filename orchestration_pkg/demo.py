@@ -108,7 +108,9 @@ def _write_files(workdir: Path, endpoint: str, objects: list[tuple[str, int, int
         "      secret_access_key: ${AWS_SECRET_ACCESS_KEY:-demo-secret}\n"
         "    manifests:\n"
         "      prefix: manifests/\n"
-        "      ignore_errors: true\n",
+        "      ignore_errors: true\n"
+        "folders:  # the Dagster asset orchestration_pkg/folder/demo registers this manifest\n"
+        f"  demo: {{manifest: '{manifest.resolve()}', ignore_errors: true}}\n",
         encoding="utf-8",
     )
     return manifest

@@ -7,13 +7,12 @@ from __future__ import annotations
 import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, build_sensor_context
 
-from orchestration_pkg.assets import watch as watch_assets
-from orchestration_pkg.assets.watch_translator import WatchTranslator
+from orchestration_pkg import CatalogTranslator, build_definitions
+from orchestration_pkg.assets import folders as folder_assets
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.config import ManifestWatch
 from orchestration_pkg.core.models import ObjectInfo
 from orchestration_pkg.core.providers.s3.storage import S3Storage
-from orchestration_pkg.definitions import build_definitions
 from orchestration_pkg.sensors.manifest_sensor import ManifestCursor, scan_manifests
 from orchestration_pkg.sensors.watch_sensor import (
     MAX_FILES_PER_BATCH,
@@ -167,17 +166,17 @@ def test_strict_watch_fails_the_run(tmp_path, s3_bucket):
         assert job.status.value == "FAILED" and job.job_id in text and "gone.png" in text
 
 
-class _Renamed(WatchTranslator):
-    def get_asset_key(self, integration_cfg):
-        return AssetKey(["media", integration_cfg.watch.folder])
+class _Renamed(CatalogTranslator):
+    def get_asset_key(self, folder):
+        return AssetKey(["media", folder.name])
 
-    def get_group_name(self, integration_cfg):
+    def get_group_name(self, folder):
         return "media_lake"
 
 
 def test_translator_renames_keys_and_groups(setup):
     config, _, _ = setup
-    defs = build_definitions(config, watch_translator=_Renamed(key_prefix="acme_co"))
+    defs = build_definitions(config, translator=_Renamed(key_prefix="acme_co"))
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     key = AssetKey(["media", "lake"])
@@ -186,7 +185,9 @@ def test_translator_renames_keys_and_groups(setup):
     with DagsterInstance.ephemeral() as instance:
         (request,) = _tick(defs, instance, None).run_requests
         assert key.to_python_identifier() in request.run_config["ops"]
-        assert _run(defs, instance, request).success
+        run = _run(defs, instance, request)
+        assert run.success
+        assert [m.asset_key for m in run.get_asset_materialization_events()] == [key]
 
 
 def test_definitions_with_and_without_watch(setup, tmp_path):
@@ -214,7 +215,7 @@ def test_sync_schedule_job_applies_deletions(setup):
 
 def test_bucket_observation_reads_one_capped_page(setup, monkeypatch):
     config, bucket, _ = setup
-    monkeypatch.setattr(watch_assets, "OBSERVE_CAP", 2)
+    monkeypatch.setattr(folder_assets, "OBSERVE_CAP", 2)
     defs = build_definitions(config)
     platform = defs.resources["platform"]
     listed = []

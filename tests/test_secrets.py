@@ -10,7 +10,9 @@ from urllib.parse import parse_qs, quote
 
 from dagster import materialize
 
-from orchestration_pkg.assets import ALL_ASSETS, REGISTRATION_ASSETS
+from orchestration_pkg import build_definitions
+from orchestration_pkg.assets import integration_health
+from orchestration_pkg.assets.manifest_job import REGISTER_JOB, manifest_run_config
 from orchestration_pkg.resources.platform import PlatformResource
 from tests.media import image_bytes
 
@@ -54,29 +56,18 @@ def test_no_secret_leaks_anywhere(
     }
     events = []
     platform = PlatformResource(config_path=str(config))
+    job = build_definitions(config).resolve_job_def(REGISTER_JOB)
     for name, urls in manifests.items():
         path = tmp_path / f"{name}.json"
         path.write_text(json.dumps({"images": [{"objectUrl": u} for u in urls]}), "utf-8")
-        run_config = {
-            "ops": {
-                "manifest": {
-                    "config": {
-                        "manifest": str(path),
-                        "folder": name,
-                        "integration": name,
-                        "ignore_errors": True,
-                    }
-                }
-            }
-        }
-        result = materialize(
-            REGISTRATION_ASSETS, resources={"platform": platform}, run_config=run_config
-        )
+        run_config = manifest_run_config(str(path), name, integration=name, ignore_errors=True)
+        result = job.execute_in_process(run_config=run_config)
         assert result.success
         events += [str(e) for e in result.all_events]
         md = [m.materialization.metadata for m in result.get_asset_materialization_events()]
         assert md[-1]["registered"].value == 1 and md[-1]["failed"].value == 1
-    health = materialize([ALL_ASSETS[-1]], resources={"platform": platform})
+        assert len(md[-1]["unit_errors"].value.records) == 1
+    health = materialize([integration_health], resources={"platform": platform})
     events += [str(e) for e in health.all_events]
 
     haystacks = {

@@ -1,20 +1,7 @@
-"""Dagster assets of orchestration_pkg."""
+"""Dagster assets of orchestration_pkg: folder assets (one per declared folder), the bucket
+assets they depend on, ``integration_health``, and the translator naming them."""
 
 from orchestration_pkg.assets.integrations import integration_health
-from orchestration_pkg.assets.registration import (
-    RegistrationConfig,
-    manifest,
-    registered_folder,
-    upload_results,
-)
+from orchestration_pkg.assets.translator import CatalogFolder, CatalogTranslator, catalog_folders
 
-REGISTRATION_ASSETS = [manifest, registered_folder, upload_results]
-ALL_ASSETS = [*REGISTRATION_ASSETS, integration_health]
-
-__all__ = [
-    "REGISTRATION_ASSETS",
-    "RegistrationConfig",
-    "manifest",
-    "registered_folder",
-    "upload_results",
-]
+__all__ = ["CatalogFolder", "CatalogTranslator", "catalog_folders", "integration_health"]

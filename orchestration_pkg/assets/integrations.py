@@ -12,7 +12,7 @@ from dagster import (
     asset,
 )
 
-from orchestration_pkg.assets.registration import metadata_table
+from orchestration_pkg.assets.folder_results import metadata_table
 from orchestration_pkg.core.errors import OrchestrationError
 from orchestration_pkg.core.storage import AccessCheck
 from orchestration_pkg.resources.platform import PlatformResource

@@ -12,6 +12,7 @@ import yaml
 from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
 
 from orchestration_pkg.core.errors import ConfigError, NotFoundError
+from orchestration_pkg.core.folders import FolderNameError, validate_folder_name
 from orchestration_pkg.core.policy import FolderPolicy, Quotas, Requirements
 from orchestration_pkg.core.providers.azure.config import (
     AzureAccountKeyAuth,
@@ -125,6 +126,45 @@ class AppConfig(StrictModel):
         if sum(i.default for i in self.integrations) > 1:
             raise ValueError("at most one integration may be marked default: true")
         return self
+
+    @model_validator(mode="after")
+    def _folders_are_valid(self) -> AppConfig:
+        """Declared folders (``folders:``, ``watch.folder``, ``manifests.folder``) have valid
+        names, and ``folders.<name>.integration`` names a configured integration."""
+        names = [i.name for i in self.integrations]
+        declared = [(f"folders.{n}", n) for n in self.folders]
+        for i, item in enumerate(self.integrations):
+            for block in ("watch", "manifests"):
+                folder = getattr(getattr(item, block), "folder", None)
+                if folder is not None:
+                    declared.append((f"integrations.{i}.{block}.folder", folder))
+        for where, name in declared:
+            try:
+                validate_folder_name(name)
+            except FolderNameError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+        for name, policy in self.folders.items():
+            if policy.integration is not None and policy.integration not in names:
+                known = ", ".join(names) or "none configured"
+                raise ValueError(
+                    f"folders.{name}.integration: unknown integration "
+                    f"'{policy.integration}' (known: {known})"
+                )
+        return self
+
+    def folder_integration(self, folder: str) -> AnyIntegrationConfig | None:
+        """Where a declared folder's files come from: ``folders.<folder>.integration``, else
+        the integration watching it, else the default integration (None when there is none)."""
+        policy = self.folders.get(folder)
+        if policy is not None and policy.integration:
+            return self.integration(policy.integration)
+        for item in self.integrations:
+            if item.watch is not None and item.watch.folder == folder:
+                return item
+        try:
+            return self.integration(None)
+        except NotFoundError:
+            return None
 
     def policy_for(
         self, integration: AnyIntegrationConfig, folder: str

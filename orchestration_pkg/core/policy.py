@@ -56,11 +56,32 @@ class Quotas(_Strict):
         return any(v is not None for v in self.model_dump().values())
 
 
+class FolderCheck(_Strict):
+    """The Dagster check ``no_unit_errors`` of a folder's asset: how loud a failed file is."""
+
+    severity: Literal["warn", "error"] = Field(
+        default="error", description="warn | error: how a failed check shows in Dagster"
+    )
+    blocking: bool = Field(
+        default=False, description="a failed error-severity check stops downstream assets"
+    )
+
+
 class FolderPolicy(_Strict):
-    """Per-folder overrides (top-level ``folders:`` in the config)."""
+    """A folder declared in config (top-level ``folders:``): policy overrides, and what its
+    Dagster asset registers when materialized."""
 
     requirements: Requirements | None = None
     quotas: Quotas | None = None
+    integration: str | None = Field(
+        default=None, description="integration its files come from (default: the default one)"
+    )
+    manifest: str | None = Field(
+        default=None, description="manifest its Dagster asset registers (path or object URL)"
+    )
+    ignore_errors: bool = Field(default=False, description="its asset's runs: register the rest")
+    description: str | None = Field(default=None, description="folder description")
+    check: FolderCheck = Field(default_factory=FolderCheck)
 
 
 def _in(rule: str, value: Any, allowed: list[Any] | None, what: str) -> str | None:

@@ -70,6 +70,8 @@ class AzureIntegrationResource(AzureBlobStorageResource, IntegrationResource):
     max_pool_connections: int = Field(default=32, ge=1, le=512)
 
     provider_name = "azure"
+    sdk_resource = AzureBlobStorageResource
+    credential_fields = ("account_url", "auth")
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():

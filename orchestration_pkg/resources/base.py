@@ -26,6 +26,10 @@ class IntegrationResource(ConfigurableResource):
 
     provider_name: ClassVar[str]
     """The registry name of the provider (``s3``, ``gcs``, ``azure``)."""
+    sdk_resource: ClassVar[type]
+    """The dagster-aws / dagster-gcp / dagster-azure resource this one extends."""
+    credential_fields: ClassVar[tuple[str, ...]]
+    """The provider config's fields that an ``sdk_resource`` supplies (its credentials)."""
 
     _storage: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -60,6 +64,21 @@ class IntegrationResource(ConfigurableResource):
                     storage_class = provider(self.provider_name).storage_class()
                     self._storage = storage_class(self.to_config())
         return self._storage
+
+    @classmethod
+    def credentials_of(cls, sdk: Any, entry: dict[str, Any]) -> dict[str, Any]:
+        """The ``credential_fields`` that ``sdk`` (an ``sdk_resource``, e.g. the resource of
+        dagster-aws's ``S3ResourceComponent``) gives the integration config ``entry``."""
+        if not isinstance(sdk, cls.sdk_resource):
+            raise ConfigError(
+                f"integration '{entry.get('name', '')}': expected a "
+                f"{cls.sdk_resource.__name__}, not a {type(sdk).__name__}"
+            )
+        given = {k: getattr(sdk, k) for k in type(sdk).model_fields if getattr(sdk, k) is not None}
+        identity = {"integration_name": entry.get("name", "")}
+        identity |= {k: entry[k] for k in ("bucket", "container", "prefix") if k in entry}
+        cfg = cls(**given, **identity).to_config()
+        return {k: getattr(cfg, k) for k in cls.credential_fields}
 
     @classmethod
     def from_config(cls, cfg: Any) -> Self:

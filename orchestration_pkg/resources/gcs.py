@@ -40,6 +40,8 @@ class GCSIntegrationResource(GCSResource, IntegrationResource):
     cors_origins: list[str] = Field(default_factory=list, description="Origins for CORS rules.")
 
     provider_name = "gcs"
+    sdk_resource = GCSResource
+    credential_fields = ("project",)
 
     def config_fields(self) -> dict[str, Any]:
         return {

@@ -1,8 +1,13 @@
-"""The resource the assets and sensors share: config file → catalog + storage per integration."""
+"""The resource the assets and sensors share: config → catalog + storage per integration."""
 
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext, ResourceDefinition, resource
 from pydantic import PrivateAttr
 
 from orchestration_pkg.core.catalog import Catalog
@@ -39,10 +44,46 @@ class PlatformResource(ConfigurableResource):
             self._storages[cfg.name] = _storage_for(cfg)
         return self._storages[cfg.name]
 
-    def teardown_after_execution(self, context: Any) -> None:
+    @classmethod
+    def for_config(cls, config: AppConfig) -> PlatformResource:
+        """A resource on an already loaded config (see :func:`platform_resource`)."""
+        platform = cls()
+        platform._config = config
+        return platform
+
+    def close(self) -> None:
+        """Dispose of the catalog's connections (storages hold no open state)."""
         if self._catalog is not None:
             self._catalog.dispose()
             self._catalog = None
+
+    def teardown_after_execution(self, context: Any) -> None:
+        self.close()
+
+
+def platform_resource(
+    config: AppConfig | str | os.PathLike[str],
+) -> PlatformResource | ResourceDefinition:
+    """The ``platform`` resource of ``build_definitions``.
+
+    A config *file* gives ``PlatformResource(config_path=...)``: the file is read (and its
+    ``${ENV}`` references resolved) where the run executes. A config *object* (built in code
+    or by the Component) is closed over by a resource function instead, so its resolved
+    secrets never enter Dagster's resource config, UI or run storage.
+    """
+    if not isinstance(config, AppConfig):
+        return PlatformResource(config_path=str(Path(config).resolve()))
+    given = config
+
+    @resource(description="orchestration_pkg: the catalog and the storages of a given config")
+    def _platform(_context: InitResourceContext) -> Iterator[PlatformResource]:
+        platform = PlatformResource.for_config(given)
+        try:
+            yield platform
+        finally:
+            platform.close()
+
+    return _platform
 
 
 def _storage_for(cfg: Any) -> Storage:

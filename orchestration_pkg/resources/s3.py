@@ -39,6 +39,8 @@ class S3IntegrationResource(S3Resource, IntegrationResource):
     max_pool_connections: int = Field(default=32, ge=1, le=512)
 
     provider_name = "s3"
+    sdk_resource = S3Resource
+    credential_fields = ("region", "endpoint_url", "auth")
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():

@@ -23,6 +23,7 @@ from dagster import (
     sensor,
 )
 
+from orchestration_pkg.assets.manifest_job import manifest_run_config
 from orchestration_pkg.core.config import AnyIntegrationConfig, AppConfig, ManifestWatch
 from orchestration_pkg.core.models import ObjectInfo
 from orchestration_pkg.core.storage import Storage
@@ -115,18 +116,12 @@ def build_manifest_sensor(integration: AnyIntegrationConfig, job_name: str) -> S
         requests = [
             RunRequest(
                 run_key=f"{integration.name}:{info.key}:{info.etag}",
-                run_config={
-                    "ops": {
-                        "manifest": {
-                            "config": {
-                                "manifest": storage.canonical_url(info.key),
-                                "folder": folder_for(watch, info.key),
-                                "integration": integration.name,
-                                "ignore_errors": watch.ignore_errors,
-                            }
-                        }
-                    }
-                },
+                run_config=manifest_run_config(
+                    storage.canonical_url(info.key),
+                    folder_for(watch, info.key),
+                    integration=integration.name,
+                    ignore_errors=watch.ignore_errors,
+                ),
                 tags={
                     "orchestration_pkg/manifest": info.key,
                     "orchestration_pkg/integration": integration.name,

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 from dagster import (
     AddDynamicPartitionsRequest,
-    AssetKey,
     DefaultSensorStatus,
     RunRequest,
     SensorDefinition,
@@ -154,12 +153,12 @@ def plan_tick(
 
 
 def build_watch_sensor(
-    cfg: AnyIntegrationConfig, job_name: str, asset_key: AssetKey, partitions_name: str
+    cfg: AnyIntegrationConfig, job_name: str, op_name: str, partitions_name: str
 ) -> SensorDefinition:
-    """``watch_sensor_<integration>``: batch partitions + run requests, one capped pass a tick."""
+    """``watch_sensor_<integration>``: batch partitions + run requests, one capped pass a tick
+    (``op_name``: the folder asset's op, whose config carries the batch)."""
     watch = cfg.watch
     assert watch is not None
-    op_name = asset_key.to_python_identifier()
 
     @sensor(
         name=f"watch_sensor_{ident(cfg.name)}",

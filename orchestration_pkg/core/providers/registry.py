@@ -33,6 +33,8 @@ class Provider:
     config: str
     storage: str
     resource: str | None = None
+    extra: str | None = None
+    """The pip extra that installs the provider's SDKs (``orchestration_pkg[<extra>]``)."""
 
     @property
     def config_model(self) -> type[Any]:
@@ -41,11 +43,23 @@ class Provider:
 
     def storage_class(self) -> type[Any]:
         """The storage class (imports the provider's SDK)."""
-        return _load_cached(self.storage)
+        return self._load_sdk(self.storage)
 
     def resource_class(self) -> type[Any] | None:
         """The Dagster ``ConfigurableResource`` of this provider, if it has one."""
-        return _load_cached(self.resource) if self.resource else None
+        return self._load_sdk(self.resource) if self.resource else None
+
+    def _load_sdk(self, path: str) -> Any:
+        """``path``'s attribute; a missing SDK is a ``ConfigError`` naming the extra."""
+        try:
+            return _load_cached(path)
+        except ModuleNotFoundError as exc:
+            if not self.extra or (exc.name or "").startswith("orchestration_pkg"):
+                raise  # our own module missing: a broken install, not a missing extra
+            raise ConfigError(
+                f"provider {self.name} needs {exc.name}, which is not installed: "
+                f"pip install 'orchestration_pkg[{self.extra}]'"
+            ) from None
 
 
 @cache
@@ -61,18 +75,21 @@ PROVIDERS: dict[str, Provider] = {
             config=f"{_PKG}.s3.config:S3IntegrationConfig",
             storage=f"{_PKG}.s3.storage:S3Storage",
             resource="orchestration_pkg.resources.s3:S3IntegrationResource",
+            extra="s3",
         ),
         Provider(
             "gcs",
             config=f"{_PKG}.gcs.config:GCSIntegrationConfig",
             storage=f"{_PKG}.gcs.storage:GCSStorage",
             resource="orchestration_pkg.resources.gcs:GCSIntegrationResource",
+            extra="gcs",
         ),
         Provider(
             "azure",
             config=f"{_PKG}.azure.config:AzureIntegrationConfig",
             storage=f"{_PKG}.azure.storage:AzureStorage",
             resource="orchestration_pkg.resources.azure:AzureIntegrationResource",
+            extra="azure",
         ),
         Provider(
             "direct",
