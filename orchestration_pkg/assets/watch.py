@@ -31,6 +31,7 @@ from dagster import (
     SensorDefinition,
     asset,
     define_asset_job,
+    in_process_executor,
     job,
     observable_source_asset,
     op,
@@ -327,7 +328,10 @@ def build_watch_definitions(
         folder_asset = build_folder_asset(cfg, translator, partitions)
         out.assets += [build_bucket_asset(cfg, translator), folder_asset]
         name = f"watch_job_{ident(cfg.name)}"
-        out.jobs.append(define_asset_job(name, selection=[folder_asset]))
+        # one asset, one step: the in-process executor saves a process per batch run
+        out.jobs.append(
+            define_asset_job(name, selection=[folder_asset], executor_def=in_process_executor)
+        )
         out.sensors.append(
             build_watch_sensor(cfg, name, translator.get_asset_key(cfg), partitions.name)
         )
