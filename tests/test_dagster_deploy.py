@@ -4,6 +4,7 @@ runs (fixtures in tests/fixtures/dagster_deploy.py)."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from dagster import DagsterRunStatus
 
@@ -18,6 +19,8 @@ from tests.fixtures.dagster_deploy import (
     OBJECTS,
     tag_limit,
 )
+
+pytestmark = pytest.mark.timeout(600)  # servers + a burst of runs: see BURST_TIMEOUT
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -62,8 +65,9 @@ def test_a_sensor_burst_runs_at_most_the_limit_per_integration(dagster_deploymen
     try:
         keys = [f.key for f in catalog.iter_files(FOLDER)]
         assert keys == sorted(dagster_deployment.keys)
-        jobs = catalog.list_jobs(FOLDER, limit=100)
-        assert len(jobs) == len(runs) and {j.status.value for j in jobs} == {"DONE"}
+        jobs = catalog.list_jobs(FOLDER, limit=100)  # (+ the UI check's re-run: 0 created)
+        assert {j.status.value for j in jobs} == {"DONE"}
+        assert len([j for j in jobs if j.created]) == len(runs)
         assert sum(j.created for j in jobs) == OBJECTS and sum(j.updated for j in jobs) == 0
     finally:
         catalog.dispose()
