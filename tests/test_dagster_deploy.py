@@ -38,6 +38,23 @@ def test_max_overlap():
     assert max_overlap([(0, 5), (1, 2), (1, 3), (6, 7)]) == 3
 
 
+def test_helm_values_carry_the_tested_instance_settings():
+    """deploy/helm-values.yaml says what deploy/dagster.yaml (the tested file) says."""
+    instance = yaml.safe_load(DEPLOY_YAML.read_text(encoding="utf-8"))
+    helm = yaml.safe_load((DEPLOY_YAML.parent / "helm-values.yaml").read_text(encoding="utf-8"))
+    queued = helm["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    tested = instance["run_coordinator"]["config"]
+    assert queued["tagConcurrencyLimits"] == tested["tag_concurrency_limits"]
+    assert queued["tagConcurrencyLimits"][0]["key"] == INTEGRATION_TAG
+    assert (queued["dequeueUseThreads"], queued["dequeueIntervalSeconds"]) == (
+        tested["dequeue_use_threads"],
+        tested["dequeue_interval_seconds"],
+    )
+    scheme = instance["storage"]["postgres"]["postgres_db"]["scheme"]
+    assert helm["postgresql"]["postgresqlScheme"] == scheme == "postgresql+psycopg2"
+    assert helm["runLauncher"]["type"] == "K8sRunLauncher"
+
+
 def test_batch_size_cuts_the_batches():
     objects = [ObjectInfo(key=f"k{i:02}.png", etag="e", size=1) for i in range(10)]
     assert [len(b.objects) for b in chunk(objects, 3)] == [3, 3, 3, 1]

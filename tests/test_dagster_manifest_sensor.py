@@ -123,6 +123,7 @@ def test_storage_down_is_one_line_then_backoff_then_recovery(
     due = json.loads(cursor) | {"retry_at": time.time() - 1}
     requests, _, cursor = _tick(defs, platform, json.dumps(due))
     assert [r.tags["orchestration_pkg/manifest"] for r in requests] == ["data/incoming/a.json"]
+    assert requests[0].tags["orchestration_pkg/integration"] == "acme"  # the run queue limit
     recovered = ManifestCursor.load(cursor)
     assert (recovered.failures, recovered.retry_at) == (0, 0.0)
     assert "failures" not in cursor
