@@ -1,9 +1,11 @@
 """The Dagster UI, checked as a person would: headless Chromium (Debian's ``chromium``, driven by
 Playwright) on the folder asset page of the running deployment (tests/fixtures/dagster_deploy.py)
-after a materialization launched through the GraphQL API.
+after a materialization launched through the GraphQL API. Called by
+``tests/test_dagster_deploy.py::test_folder_asset_page_shows_partitions_check_and_metadata``
+(which shares the deployment with the scale-out test).
 
 To check more of the page, add the text it must show to ``EXPECTED_METADATA`` or ``VIEWS``.
-``make ui-check`` runs this test alone and keeps its screenshot as docs/dagster-folder-asset.png
+``make ui-check`` runs that test alone and keeps its screenshot as docs/dagster-folder-asset.png
 (``ORCHESTRATION_PKG_UI_SCREENSHOT``).
 """
 
@@ -21,7 +23,6 @@ from dagster import DagsterRunStatus
 from orchestration_pkg.core.catalog import Catalog
 from tests.fixtures.dagster_deploy import FOLDER
 
-pytestmark = pytest.mark.timeout(600)  # servers + a burst of runs: see BURST_TIMEOUT
 REQUIRE_ENV = "ORCHESTRATION_PKG_REQUIRE_BROWSER"
 SCREENSHOT_ENV = "ORCHESTRATION_PKG_UI_SCREENSHOT"
 CHROMIUM_FLAGS = [
@@ -63,7 +64,8 @@ mutation Reexecute($parent: String!) {
 }"""
 
 
-def _chromium() -> str:
+def chromium_path() -> str:
+    """Debian's chromium, with Playwright importable; else skip (fail when required)."""
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         import playwright  # noqa: F401
@@ -93,10 +95,9 @@ def _reexecute_one_batch(deployment, burst) -> tuple[list[str], list[str]]:
     return op_config["config"]["keys"], partitions
 
 
-def test_folder_asset_page_shows_partitions_check_and_metadata(
-    dagster_deployment, watch_burst, tmp_path
-):
-    chromium = _chromium()
+def check_folder_asset_page(dagster_deployment, watch_burst, tmp_path: Path) -> None:
+    """Re-execute one batch through GraphQL, then assert the folder asset's pages in Chromium."""
+    chromium = chromium_path()
     from playwright.sync_api import sync_playwright
 
     batch_keys, partitions = _reexecute_one_batch(dagster_deployment, watch_burst)
