@@ -11,6 +11,7 @@ from dagster import DagsterRunStatus
 
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.models import ObjectInfo
+from orchestration_pkg.definitions import build_definitions
 from orchestration_pkg.sensors.watch_sensor import chunk
 from tests.fixtures.dagster_deploy import (
     BATCH_SIZE,
@@ -55,6 +56,19 @@ def test_helm_values_carry_the_tested_instance_settings():
     scheme = instance["storage"]["postgres"]["postgres_db"]["scheme"]
     assert helm["postgresql"]["postgresqlScheme"] == scheme == "postgresql+psycopg2"
     assert helm["runLauncher"]["type"] == "K8sRunLauncher"
+
+
+def test_jobs_against_one_integration_carry_its_tag(tmp_path, s3_bucket):
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        f"catalog: sqlite:///{tmp_path / 'c.db'}\n"
+        f"integrations: [{{name: acme, provider: s3, bucket: {s3_bucket.name},"
+        " auth: {method: default}, watch: {folder: lake}}]\n",
+        encoding="utf-8",
+    )
+    defs = build_definitions(config)
+    for name in ("watch_job_acme", "watch_sync_job_acme"):  # UI launches and the schedule
+        assert defs.resolve_job_def(name).tags[INTEGRATION_TAG] == "acme"
 
 
 def test_batch_size_cuts_the_batches():

@@ -298,7 +298,11 @@ def build_sync_job(cfg: AnyIntegrationConfig) -> JobDefinition:
         if result.job.status is not JobStatus.DONE:
             raise _failure(result.job)
 
-    @job(name=f"watch_sync_job_{ident(cfg.name)}", description="full sync: deletions")
+    @job(
+        name=f"watch_sync_job_{ident(cfg.name)}",
+        description="full sync: deletions",
+        tags={"orchestration_pkg/integration": cfg.name},  # the run queue's limit
+    )
     def _sync_job() -> None:
         _sync()
 
@@ -330,7 +334,12 @@ def build_watch_definitions(
         name = f"watch_job_{ident(cfg.name)}"
         # one asset, one step: the in-process executor saves a process per batch run
         out.jobs.append(
-            define_asset_job(name, selection=[folder_asset], executor_def=in_process_executor)
+            define_asset_job(
+                name,
+                selection=[folder_asset],
+                executor_def=in_process_executor,
+                tags={"orchestration_pkg/integration": cfg.name},  # also on UI launches
+            )
         )
         out.sensors.append(
             build_watch_sensor(cfg, name, translator.get_asset_key(cfg), partitions.name)
