@@ -2,13 +2,18 @@
 PY ?= python3
 VENV ?= .venv
 
-.PHONY: demo test lint bench dev
+.PHONY: demo test lint bench dev ui-check
 
 demo:            ## install, start a local S3 server, register generated images, print summary
 	bash scripts/demo.sh
 
 test:            ## install everything (PostgreSQL from apt, Python deps) and run the whole suite
 	bash scripts/test.sh
+
+ui-check:        ## Dagster UI in headless Chromium (also part of `make test`); refreshes the docs/ screenshot
+	ORCHESTRATION_PKG_REQUIRE_POSTGRES=1 ORCHESTRATION_PKG_REQUIRE_BROWSER=1 AWS_EC2_METADATA_DISABLED=true \
+	ORCHESTRATION_PKG_UI_SCREENSHOT=docs/dagster-folder-asset.png \
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_dagster_deploy.py -k folder_asset_page
 
 lint:
 	$(VENV)/bin/ruff check orchestration_pkg tests bench

@@ -13,6 +13,16 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   fi
 fi
 
+# Chromium for the UI check (tests/ui_check.py drives it through Playwright).
+if ! command -v chromium >/dev/null; then
+  echo ">> installing chromium with apt-get (the Dagster UI check)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  else
+    sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  fi
+fi
+
 # Azurite (Azure Blob emulator) from npm; 3.35.0 is the newest that runs on Node 20.
 if ! command -v npm >/dev/null; then
   echo ">> installing nodejs and npm with apt-get (for the Azurite emulator)"
@@ -29,6 +39,7 @@ EXTRAS=test bash scripts/venv.sh
 VENV="${VENV:-.venv}"
 export ORCHESTRATION_PKG_REQUIRE_POSTGRES=1
 export ORCHESTRATION_PKG_REQUIRE_EMULATORS=1
+export ORCHESTRATION_PKG_REQUIRE_BROWSER=1
 export AWS_EC2_METADATA_DISABLED=true
 echo ">> ruff (lint and format check)"
 "$VENV/bin/ruff" check orchestration_pkg tests bench

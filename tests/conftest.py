@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.http_server",
     "tests.fixtures.gcs_emulator",
     "tests.fixtures.fault_proxy",
+    "tests.fixtures.dagster_deploy",
 ]
 
 _real_connect = socket.socket.connect

@@ -73,6 +73,7 @@ def test_sensor_requests_a_due_retry_and_the_job_registers_it(setup):
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
     (request,) = _tick(sensor, platform)
     assert request.run_key == f"retry:{first.job_id}"
+    assert request.tags["orchestration_pkg/integration"] == first.integration  # the queue limit
     proxy.fault = lambda method, path: None  # the server recovers
     run = defs.resolve_job_def(RETRY_JOB).execute_in_process(
         run_config=request.run_config, resources={"platform": platform}

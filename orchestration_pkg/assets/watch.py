@@ -23,6 +23,7 @@ from dagster import (
     ScheduleDefinition,
     SensorDefinition,
     define_asset_job,
+    in_process_executor,
     job,
     multi_asset,
     op,
@@ -176,7 +177,11 @@ def build_sync_job(cfg: AnyIntegrationConfig) -> JobDefinition:
         if result.job.status is not JobStatus.DONE:
             raise registration_failure(result.job)
 
-    @job(name=f"watch_sync_job_{ident(cfg.name)}", description="full sync: deletions")
+    @job(
+        name=f"watch_sync_job_{ident(cfg.name)}",
+        description="full sync: deletions",
+        tags={"orchestration_pkg/integration": cfg.name},  # the run queue's limit
+    )
     def _sync_job() -> None:
         _sync()
 
@@ -206,8 +211,18 @@ def build_watch_definitions(
         folder_asset = build_folder_asset(folder, translator, partitions)
         out.assets.append(folder_asset)
         name = f"watch_job_{ident(cfg.name)}"
-        out.jobs.append(define_asset_job(name, selection=[folder_asset]))
-        out.sensors.append(build_watch_sensor(cfg, name, folder_asset.op.name, partitions.name))
+        # one asset, one step: the in-process executor saves a process per batch run
+        out.jobs.append(
+            define_asset_job(
+                name,
+                selection=[folder_asset],
+                executor_def=in_process_executor,
+                tags={"orchestration_pkg/integration": cfg.name},  # also on UI launches
+            )
+        )
+        out.sensors.append(
+            build_watch_sensor(cfg, name, folder_asset.op.name, partitions.name)
+        )
         sync_job = build_sync_job(cfg)
         out.jobs.append(sync_job)
         out.schedules.append(

@@ -6,11 +6,18 @@ digests of the (key, ETag) pairs most recently requested (:data:`SEEN_MAX`). Ded
 the run key (integration + key + ETag): Dagster never launches two runs with one run key, so a
 manifest whose digest fell out of the list is at worst re-requested and skipped by Dagster,
 while a re-uploaded manifest (new ETag) has a new run key and runs again.
+
+When storage is unreachable (or refuses), a tick logs one line with the cause and skips; the
+cursor then holds the failure count and the time of the next attempt, which doubles per
+failed attempt (:data:`BACKOFF_BASE_SECONDS` … :data:`BACKOFF_MAX_SECONDS`): ticks before it
+skip without a storage call. The first successful listing clears the back-off.
 """
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import PurePosixPath
 
 from dagster import (
@@ -25,12 +32,16 @@ from dagster import (
 
 from orchestration_pkg.assets.manifest_job import manifest_run_config
 from orchestration_pkg.core.config import AnyIntegrationConfig, AppConfig, ManifestWatch
+from orchestration_pkg.core.errors import OrchestrationError
 from orchestration_pkg.core.models import ObjectInfo
 from orchestration_pkg.core.storage import Storage
 from orchestration_pkg.resources.platform import PlatformResource
 
 MANIFEST_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
 SEEN_MAX = 128  # digests kept in the cursor (16 hex chars each): ~2.5 KB at most
+SENSOR_INTERVAL_SECONDS = 30
+BACKOFF_BASE_SECONDS = 60.0  # first wait after a failed tick; doubles per failed attempt
+BACKOFF_MAX_SECONDS = 3600.0
 
 
 def seen_digest(key: str, tag: str) -> str:
@@ -45,6 +56,8 @@ class ManifestCursor:
 
     after: str = ""
     seen: list[str] = field(default_factory=list)
+    failures: int = 0  # failed ticks in a row (storage down)
+    retry_at: float = 0.0  # epoch seconds: no storage call before this
 
     @classmethod
     def load(cls, raw: str | None) -> "ManifestCursor":
@@ -54,10 +67,18 @@ class ManifestCursor:
         seen = data.get("seen", [])
         if isinstance(seen, dict):  # cursor of an older version: key → ETag
             seen = [seen_digest(k, v) for k, v in seen.items()]
-        return cls(after=data.get("after", ""), seen=list(seen)[-SEEN_MAX:])
+        return cls(
+            after=data.get("after", ""),
+            seen=list(seen)[-SEEN_MAX:],
+            failures=int(data.get("failures", 0)),
+            retry_at=float(data.get("retry_at", 0.0)),
+        )
 
     def dump(self) -> str:
-        return json.dumps({"after": self.after, "seen": self.seen}, separators=(",", ":"))
+        data: dict[str, object] = {"after": self.after, "seen": self.seen}
+        if self.failures:
+            data |= {"failures": self.failures, "retry_at": round(self.retry_at, 3)}
+        return json.dumps(data, separators=(",", ":"))
 
     def remember(self, digest: str) -> None:
         """Add ``digest`` as the most recent one, dropping the oldest beyond SEEN_MAX."""
@@ -90,6 +111,28 @@ def scan_manifests(
     return found, new
 
 
+def backoff_seconds(failures: int) -> float:
+    """Wait after the ``failures``-th failed tick in a row: 60 s, 120 s, … capped at 1 h."""
+    return min(BACKOFF_BASE_SECONDS * 2 ** max(failures - 1, 0), BACKOFF_MAX_SECONDS)
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def failed_tick(cursor: ManifestCursor, error: Exception, now: float) -> tuple[str, ManifestCursor]:
+    """One line naming the cause, and the cursor holding the next attempt's time."""
+    failures = cursor.failures + 1
+    wait = backoff_seconds(failures)
+    held = ManifestCursor(cursor.after, list(cursor.seen), failures, now + wait)
+    cause = " ".join(str(error).split()) or type(error).__name__
+    line = (
+        f"cannot list manifests: {cause}; next attempt in {wait:.0f}s at {_when(held.retry_at)} "
+        f"({failures} failed tick(s) in a row)"
+    )
+    return line, held
+
+
 def folder_for(watch: ManifestWatch, key: str) -> str:
     """Target folder: the configured one, else the manifest's file name without extension."""
     return watch.folder or PurePosixPath(key).stem
@@ -103,7 +146,7 @@ def build_manifest_sensor(integration: AnyIntegrationConfig, job_name: str) -> S
     @sensor(
         name=f"manifest_sensor_{integration.name.replace('-', '_').replace('.', '_')}",
         job_name=job_name,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=DefaultSensorStatus.STOPPED,
         description=(
             f"Registers manifests landing under {integration.location()}{watch.prefix} "
@@ -111,8 +154,19 @@ def build_manifest_sensor(integration: AnyIntegrationConfig, job_name: str) -> S
         ),
     )
     def _manifest_sensor(context: SensorEvaluationContext, platform: PlatformResource):
-        storage = platform.storage(integration.name)
-        found, cursor = scan_manifests(storage, watch, ManifestCursor.load(context.cursor))
+        previous, now = ManifestCursor.load(context.cursor), time.time()
+        if previous.retry_at > now:
+            return SkipReason(
+                f"cannot list manifests ({previous.failures} failed tick(s) in a row); backing off "
+                f"until {_when(previous.retry_at)}"
+            )
+        try:
+            storage = platform.storage(integration.name)
+            found, cursor = scan_manifests(storage, watch, previous)
+        except OrchestrationError as exc:  # our errors are one line; bugs keep their traceback
+            line, held = failed_tick(previous, exc, time.time())
+            context.log.warning(f"manifest_sensor {integration.name}: {line}")
+            return SensorResult(skip_reason=SkipReason(line), cursor=held.dump())
         requests = [
             RunRequest(
                 run_key=f"{integration.name}:{info.key}:{info.etag}",

@@ -140,7 +140,9 @@ def build_retry_sensor(schedule: RetrySchedule | None = None) -> SensorDefinitio
                 RunRequest(
                     run_key=f"retry:{j.job_id}",
                     run_config={"ops": {"retry_failed_units": {"config": {"job_id": j.job_id}}}},
-                    tags={"orchestration_pkg/retry_of": j.job_id},
+                    # the integration tag puts retries under the run queue's limit too
+                    tags={"orchestration_pkg/retry_of": j.job_id}
+                    | ({"orchestration_pkg/integration": j.integration} if j.integration else {}),
                 )
                 for j in due
             ]

@@ -90,15 +90,16 @@ class WatchBatch:
         }
 
 
-def chunk(objects: Iterable[ObjectInfo]) -> list[WatchBatch]:
-    """Objects in listing order → batches of ≤ MAX_FILES_PER_BATCH, ≤ MAX_VIDEOS_PER_BATCH."""
+def chunk(objects: Iterable[ObjectInfo], max_files: int = MAX_FILES_PER_BATCH) -> list[WatchBatch]:
+    """Objects in listing order → batches of ≤ ``max_files`` (≤ MAX_FILES_PER_BATCH) files,
+    ≤ MAX_VIDEOS_PER_BATCH videos."""
+    max_files = min(max_files, MAX_FILES_PER_BATCH)
     batches: list[WatchBatch] = []
     batch = WatchBatch()
     for info in objects:
         video = guess_media_kind(info.key) is MediaKind.VIDEO
         if batch.objects and (
-            len(batch.objects) >= MAX_FILES_PER_BATCH
-            or (video and batch.videos >= MAX_VIDEOS_PER_BATCH)
+            len(batch.objects) >= max_files or (video and batch.videos >= MAX_VIDEOS_PER_BATCH)
         ):
             batches.append(batch)
             batch = WatchBatch()
@@ -149,7 +150,7 @@ def plan_tick(
     else:
         known = etags_in_range(catalog, folder_id, cfg.name, page[0].key, page[-1].key)
     todo = [info for info in page if _changed(info, known.get(info.key))]
-    return chunk(todo), new, len(page)
+    return chunk(todo, watch.batch_size), new, len(page)
 
 
 def build_watch_sensor(

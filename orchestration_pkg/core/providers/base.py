@@ -70,6 +70,9 @@ class PrefixWatch(StrictModel):
     )
     notifications: Notifications | None = None
     max_keys_per_tick: int = Field(default=5000, ge=1, description="Dagster watch sensor cap")
+    batch_size: int = Field(
+        default=1000, ge=1, le=1000, description="Dagster watch: files per batch run (≤ 1000)"
+    )
     ignore_errors: bool = Field(default=True, description="Dagster watch runs: register the rest")
 
 
