@@ -220,9 +220,7 @@ def build_watch_definitions(
                 tags={"orchestration_pkg/integration": cfg.name},  # also on UI launches
             )
         )
-        out.sensors.append(
-            build_watch_sensor(cfg, name, folder_asset.op.name, partitions.name)
-        )
+        out.sensors.append(build_watch_sensor(cfg, name, folder_asset.op.name, partitions.name))
         sync_job = build_sync_job(cfg)
         out.jobs.append(sync_job)
         out.schedules.append(
