@@ -51,7 +51,7 @@ EXPECTED_METADATA = (
 VIEWS = {
     "": ("Catalog folder 'lake'", "Latest materialization", "watch_sensor_acme"),
     "?view=partitions": (),
-    "?view=checks": ("no_unit_errors", "fails when a file of the batch failed", "Passed"),
+    "?view=checks": ("no_unit_errors", "a file of the run could not be registered", "Passed"),
 }
 
 REEXECUTE = """
