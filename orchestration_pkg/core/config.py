@@ -12,6 +12,7 @@ import yaml
 from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
 
 from orchestration_pkg.core.errors import ConfigError, NotFoundError
+from orchestration_pkg.core.gateway.config import GatewayConfig
 from orchestration_pkg.core.policy import FolderPolicy, Quotas, Requirements
 from orchestration_pkg.core.providers.azure.config import (
     AzureAccountKeyAuth,
@@ -106,6 +107,9 @@ class AppConfig(StrictModel):
     )
     retry_units: RetryUnitsConfig = Field(
         default_factory=RetryUnitsConfig, description="automatic retries of transient unit errors"
+    )
+    gateway: GatewayConfig = Field(
+        default_factory=GatewayConfig, description="orchestration-pkg serve and gateway links"
     )
 
     @model_validator(mode="after")
