@@ -23,7 +23,9 @@ import pytest
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.catalog.sync_queries import mark_removed
 from orchestration_pkg.core.config import load_config
+from orchestration_pkg.core.errors import NotFoundError
 from orchestration_pkg.core.gateway.links import LinkSigner
+from orchestration_pkg.core.gateway.tokens import create_token, revoke_token
 from orchestration_pkg.core.registration import register_manifest
 from tests.fixtures.gateway_server import running_gateway
 from tests.fixtures.moto_server import moto_client
@@ -255,17 +257,17 @@ def test_export_gateway_links_resolve(site: dict[str, Any], tmp_path: Path) -> N
 
 
 def test_revoked_token_is_refused_at_once(site: dict[str, Any]) -> None:
-    made = cli(site["config"], "gateway", "token", "create", "temp", "-f", "lake", "-f", "private")
-    token = made.stdout.strip()
+    token, _ = create_token(site["catalog"], "temp", ["lake", "private"])
     headers = {"Authorization": f"Bearer {token}"}
     assert httpx.get(url(site, "hidden.txt", "private"), headers=headers).status_code == 302
     listed = json.loads(cli(site["config"], "gateway", "token", "list", "--json").stdout)
     assert {t["name"]: t["folders"] for t in listed}["temp"] == ["lake", "private"]
     assert all(token not in json.dumps(t) for t in listed)
-    assert cli(site["config"], "gateway", "token", "revoke", "temp").returncode == 0
+    revoked = cli(site["config"], "gateway", "token", "revoke", "temp")
+    assert revoked.returncode == 0 and revoked.stderr.strip() == "token 'temp' revoked"
     assert httpx.get(url(site, "hidden.txt", "private"), headers=headers).status_code == 401
-    again = cli(site["config"], "gateway", "token", "revoke", "temp")
-    assert again.returncode == 2 and again.stderr.strip() == "error: no token named 'temp'"
+    with pytest.raises(NotFoundError, match="no token named 'temp'"):
+        revoke_token(site["catalog"], "temp")
 
 
 def test_cors_healthz_and_json_errors(site: dict[str, Any]) -> None:
