@@ -113,9 +113,10 @@ def count_rows(catalog: Catalog, folder_id: int, where: RowFilter) -> int:
 
 
 def iter_rows(
-    catalog: Catalog, folder_id: int, where: RowFilter, *, page_size: int = PAGE_SIZE
+    catalog: Catalog, folder_id: int, where: RowFilter, *, page_size: int | None = None
 ) -> Iterator[ExportRow]:
     """The folder's live rows matching ``where``, in key byte order (then id)."""
+    page_size = page_size or PAGE_SIZE
     key = _byte_order(catalog)
     base = sa.select(*_COLUMNS).where(*_conditions(catalog, folder_id, where))
     after: tuple[str, int] | None = None

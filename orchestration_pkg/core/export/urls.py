@@ -17,35 +17,43 @@ if TYPE_CHECKING:
     from orchestration_pkg.core.config import AppConfig
 
 UrlMode = Literal["canonical", "signed", "gateway"]
-# How a format names objects with --urls canonical: the catalog's URL as stored, the https
-# form labeling tools fetch (S3 objects; gs:// and Azure https URLs stay), or no URL at all.
-UrlStyle = Literal["stored", "https", "none"]
+# How a format names objects with --urls canonical: the catalog's URL as stored; "s3_https":
+# S3 objects by their https URL (gs:// and Azure's https URLs stay, as Encord and Labelbox
+# take them); "https": GCS objects too (storage.googleapis.com); or no URL at all.
+UrlStyle = Literal["stored", "s3_https", "https", "none"]
+GCS_HOST = "https://storage.googleapis.com"
 
 
 class CanonicalUrls:
-    """The catalog's unsigned URLs (``s3://`` turned into https for tools that need it)."""
+    """The catalog's unsigned URLs (``s3://``/``gs://`` as https for tools that need it)."""
 
     def __init__(self, config: AppConfig) -> None:
         self._config = config
-        self._s3: dict[str, tuple[str | None, str | None]] = {}  # name → (endpoint, region)
+        self._where: dict[str, tuple[str | None, str | None]] = {}  # name → (endpoint, region)
 
     def url(self, row: ExportRow, style: UrlStyle) -> str:
-        if style != "https" or not row.object_url.startswith("s3://"):
-            return row.object_url
-        bucket = row.object_url[5:].partition("/")[0]
-        endpoint, region = self._s3_location(row.integration)
+        url = row.object_url
+        if style == "stored" or not (url.startswith("s3://") or url.startswith("gs://")):
+            return url
+        if url.startswith("gs://") and style != "https":
+            return url
+        bucket = url[5:].partition("/")[0]
+        endpoint, region = self._location(row.integration)
         if endpoint:
             return f"{endpoint.rstrip('/')}/{bucket}/{encode_key_for_url(row.key)}"
+        if url.startswith("gs://"):
+            return f"{GCS_HOST}/{bucket}/{encode_key_for_url(row.key)}"
         return s3_https_url(bucket, row.key, region)
 
-    def _s3_location(self, name: str) -> tuple[str | None, str | None]:
-        if name not in self._s3:
+    def _location(self, name: str) -> tuple[str | None, str | None]:
+        """(endpoint_url, region) of integration ``name`` (None, None when unknown)."""
+        if name not in self._where:
             found = next((i for i in self._config.integrations if i.name == name), None)
-            self._s3[name] = (
+            self._where[name] = (
                 getattr(found, "endpoint_url", None),
                 getattr(found, "region", None),
             )
-        return self._s3[name]
+        return self._where[name]
 
 
 class SignedUrls:

@@ -1,9 +1,9 @@
 """Ango Hub's import JSON: ``[{"data": URL, "externalId": …, "width": …, "height": …}]``.
 
 Ango wants https URLs with the region, percent-encoded (``%20``, never ``+``): that is the
-https form ``--urls canonical`` writes for S3 objects. ``externalId`` is the row's external
-id, else its title, else its key; width and height (pixels, as stored) for images that have
-them, which Ango needs to export bitmasks.
+https form ``--urls canonical`` writes for S3 objects (GCS: ``storage.googleapis.com``).
+``externalId`` is the row's external id, else its title, else its key; width and height
+(pixels, as stored) for images that have them, which Ango needs to export bitmasks.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ BLOCKS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "pdf": ("pdfMetadata", [("fileSize", "file_size"), ("numPages", "page_count")]),
 }  # fmt: skip
 _SPOOLED = ("videos", "audio", "text", "pdf")
+_COPY_CHUNK = 64 * 1024  # characters per read when appending a spooled list
 
 
 def media_block(list_name: str, row: ExportRow) -> tuple[str, dict[str, Any] | None]:
@@ -62,7 +63,7 @@ def media_block(list_name: str, row: ExportRow) -> tuple[str, dict[str, Any] | N
 
 class EncordFormat(ExportFormat):
     name: ClassVar[str] = "encord"
-    url_style: ClassVar[UrlStyle] = "https"
+    url_style: ClassVar[UrlStyle] = "s3_https"
     description: ClassVar[str] = "Encord JSON upload spec (images/videos/audio/text/pdf lists)"
 
     def open(self) -> None:
@@ -110,7 +111,7 @@ class EncordFormat(ExportFormat):
             array.close()
             spool.seek(0)
             self.out.write(f",\n{dumps(list_name)}:")
-            shutil.copyfileobj(spool, self.out, 1 << 20)
+            shutil.copyfileobj(spool, self.out, _COPY_CHUNK)
             spool.close()
         self.out.write(',\n"skip_duplicate_urls":true}\n')
 

@@ -39,7 +39,7 @@ def metadata_fields(meta: dict[str, Any]) -> list[dict[str, Any]]:
 
 class LabelboxFormat(ExportFormat):
     name: ClassVar[str] = "labelbox"
-    url_style: ClassVar[UrlStyle] = "https"
+    url_style: ClassVar[UrlStyle] = "s3_https"
     description: ClassVar[str] = "Labelbox data rows, NDJSON"
 
     def add(self, row: ExportRow, url: str) -> None:
