@@ -53,6 +53,7 @@ class ExportRow:
     client_metadata: dict[str, Any]
 
 
+# In the order of ExportRow's fields (rows are built positionally: the fast way).
 _COLUMNS = (
     files.c.id,
     files.c.key,
@@ -127,21 +128,12 @@ def iter_rows(
         with catalog.engine.connect() as conn:
             page = conn.execute(stmt).all()
         for row in page:
-            yield ExportRow(
-                id=row.id,
-                key=row.key,
-                object_url=row.object_url,
-                integration=row.integration,
-                media_kind=row.media_kind,
-                title=row.title,
-                external_id=row.external_id,
-                size=row.size,
-                content_type=row.content_type,
-                width=row.width,
-                height=row.height,
-                media_metadata=row.media_metadata or {},
-                client_metadata=row.client_metadata or {},
-            )
+            item = ExportRow(*row)  # _COLUMNS are in ExportRow's field order
+            if item.media_metadata is None:
+                item.media_metadata = {}
+            if item.client_metadata is None:
+                item.client_metadata = {}
+            yield item
         if len(page) < page_size:
             return
         after = (page[-1].key, page[-1].id)

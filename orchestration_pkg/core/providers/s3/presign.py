@@ -77,6 +77,7 @@ class FastPresigner:
         self._fallback = False
         self._keys: tuple[str, str, bytes] | None = None  # (secret, date, signing key)
         self._stamp: tuple[int, str] = (-1, "")
+        self._query_cache: tuple[tuple[Any, ...], tuple[str, str, str, bytes]] | None = None
 
     @property
     def uses_botocore(self) -> bool:
@@ -141,11 +142,16 @@ class FastPresigner:
         self._keys = (secret, date, k)
         return k
 
-    def _sign(self, layout: _Layout, key: str, expires: int, amz_date: str) -> str:
+    def _query(self, layout: _Layout, expires: int, amz_date: str) -> tuple[str, str, str, bytes]:
+        """(URL query, canonical query, scope, signing key) for this second and credentials:
+        the same for every URL signed in that second, so computed once."""
         creds = self._credentials().get_frozen_credentials()
+        cache_key = (creds.access_key, creds.secret_key, creds.token, amz_date, expires)
+        cached = self._query_cache
+        if cached is not None and cached[0] == cache_key:
+            return cached[1]
         date = amz_date[:8]
         scope = f"{date}/{layout.region}/s3/aws4_request"
-        path = layout.path_prefix + quote(key, safe=_SAFE_KEY)
         params = [
             ("X-Amz-Algorithm", _ALGORITHM),
             ("X-Amz-Credential", quote(f"{creds.access_key}/{scope}", safe=_SAFE_QUERY)),
@@ -157,9 +163,20 @@ class FastPresigner:
             params.append(("X-Amz-Security-Token", quote(creds.token, safe=_SAFE_QUERY)))
         query = "&".join(f"{k}={v}" for k, v in params)
         canonical_query = "&".join(f"{k}={v}" for k, v in sorted(params))
+        value = (
+            query,
+            canonical_query,
+            scope,
+            self._signing_key(creds.secret_key, date, layout.region),
+        )
+        self._query_cache = (cache_key, value)
+        return value
+
+    def _sign(self, layout: _Layout, key: str, expires: int, amz_date: str) -> str:
+        query, canonical_query, scope, signing_key = self._query(layout, expires, amz_date)
+        path = layout.path_prefix + quote(key, safe=_SAFE_KEY)
         canonical = f"GET\n{path}\n{canonical_query}\nhost:{layout.host}\n\nhost\nUNSIGNED-PAYLOAD"
         digest = hashlib.sha256(canonical.encode()).hexdigest()
         to_sign = f"{_ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
-        key_bytes = self._signing_key(creds.secret_key, date, layout.region)
-        signature = hmac.new(key_bytes, to_sign.encode(), hashlib.sha256).hexdigest()
+        signature = hmac.digest(signing_key, to_sign.encode(), "sha256").hex()
         return f"{layout.origin}{path}?{query}&X-Amz-Signature={signature}"
