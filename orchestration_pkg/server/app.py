@@ -11,16 +11,17 @@ catalog, so a request reaches the registered object it names and nothing else.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -38,6 +39,8 @@ access_log = logging.getLogger("orchestration_pkg.gateway.access")
 _PREFIX = API_PREFIX.encode()
 _FILES = b"files/"
 _NO_STORE = {"cache-control": "no-store"}
+_LINK_PARAMS = ("exp", "kid", "sig")
+LOOKUP_THREADS = 8
 
 
 def split_path(raw_path: bytes) -> tuple[str, str] | None:
@@ -59,55 +62,91 @@ def split_path(raw_path: bytes) -> tuple[str, str] | None:
     return folder, key
 
 
-def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def _json(status: int, code: str, message: str) -> bytes:
+    return json.dumps({"error": code, "message": message}).encode()
+
+
+def error(status: int, code: str, message: str) -> Response:
     return JSONResponse(
-        {"error": code, "message": message},
-        status_code=status,
-        headers={**_NO_STORE, **(headers or {})},
+        {"error": code, "message": message}, status_code=status, headers=dict(_NO_STORE)
     )
 
 
-def _response(outcome: Outcome) -> Response:
+def _answer(outcome: Outcome) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """(status, headers, body) of an outcome: a bare 302, or a JSON error."""
+    headers = [(b"cache-control", b"no-store")]
     if outcome.status == 302 and outcome.location:
-        return Response(status_code=302, headers={**_NO_STORE, "location": outcome.location})
-    headers: dict[str, str] = {}
+        headers += [(b"location", outcome.location.encode()), (b"content-length", b"0")]
+        return 302, headers, b""
+    body = _json(outcome.status, outcome.error, outcome.message)
     if outcome.status == 401:
-        headers["www-authenticate"] = 'Bearer realm="orchestration-pkg"'
+        headers.append((b"www-authenticate", b'Bearer realm="orchestration-pkg"'))
     if outcome.retry_after is not None:
-        headers["retry-after"] = str(max(1, math.ceil(outcome.retry_after)))
-    return error(outcome.status, outcome.error, outcome.message, headers)
+        headers.append((b"retry-after", str(max(1, math.ceil(outcome.retry_after))).encode()))
+    headers += [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    return outcome.status, headers, body
 
 
-def _credentials(request: Request) -> Credentials:
-    client = request.client.host if request.client else "-"
-    header = request.headers.get("authorization")
-    if header is not None:
-        scheme, _, value = header.partition(" ")
-        return Credentials(
-            bearer=value.strip() if scheme.lower() == "bearer" else "", client=client
-        )
-    params = request.query_params
-    if any(name in params for name in ("exp", "kid", "sig")):
-        return Credentials(
-            link={n: params.get(n, "") for n in ("exp", "kid", "sig")}, client=client
-        )
+def _credentials(scope: Scope) -> Credentials:
+    client = (scope.get("client") or ("-",))[0]
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            bearer = token.strip() if scheme.lower() == "bearer" else ""
+            return Credentials(bearer=bearer, client=client)
+    query = scope.get("query_string") or b""
+    if query:
+        params = dict(parse_qsl(query.decode("latin-1")))
+        if any(name in params for name in _LINK_PARAMS):
+            return Credentials(link={n: params.get(n, "") for n in _LINK_PARAMS}, client=client)
     return Credentials(client=client)
 
 
-def create_app(config: AppConfig, catalog: Catalog) -> Starlette:
-    """The gateway over ``catalog`` with ``config``'s integrations and ``gateway:`` block."""
-    resolver = Resolver(config, catalog)
+class GatewayApp:
+    """The ASGI app: the file route answered directly (the hot path: no routing table, no
+    Request/Response objects), everything else by a small Starlette app (``/healthz``, JSON
+    404/405). With SQLite the lookup (one indexed read of a local file) and the presign (pure
+    computation) run on the event loop, cheaper than a thread hop; other catalogs' lookups are
+    network round trips and run on a few threads (one database connection each)."""
 
-    async def file_endpoint(request: Request) -> Response:
-        parts = split_path(request.scope.get("raw_path") or request.scope["path"].encode())
+    def __init__(self, config: AppConfig, catalog: Catalog) -> None:
+        self.resolver = Resolver(config, catalog)
+        inline = catalog.dialect == "sqlite"
+        self.pool = None if inline else ThreadPoolExecutor(LOOKUP_THREADS, "gateway-lookup")
+        self.fallback = _fallback_app()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            if raw_path.startswith(_PREFIX):
+                await self._file(scope, raw_path, send)
+                return
+        await self.fallback(scope, receive, send)
+
+    async def _file(self, scope: Scope, raw_path: bytes, send: Send) -> None:
+        parts = split_path(raw_path)
         if parts is None:
-            return error(404, "not_found", "no such file in this folder")
-        outcome = await run_in_threadpool(resolver.resolve, *parts, _credentials(request))
-        request.scope.setdefault("state", {})["who"] = outcome.who
-        return _response(outcome)
+            outcome = Outcome(404, "not_found", "no such file in this folder")
+        elif self.pool is None:
+            outcome = self.resolver.resolve(*parts, _credentials(scope))
+        else:
+            loop = asyncio.get_running_loop()
+            creds = _credentials(scope)
+            outcome = await loop.run_in_executor(self.pool, self.resolver.resolve, *parts, creds)
+        scope.setdefault("state", {})["who"] = outcome.who
+        status, headers, body = _answer(outcome)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
 
+
+def _fallback_app() -> Starlette:
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"}, headers=_NO_STORE)
+        return JSONResponse({"status": "ok"}, headers=dict(_NO_STORE))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
@@ -117,26 +156,34 @@ def create_app(config: AppConfig, catalog: Catalog) -> Starlette:
     async def server_error(request: Request, exc: Exception) -> Response:
         return error(500, "internal_error", "internal error")
 
-    middleware = [Middleware(AccessLog)]
-    origins = config.gateway.cors_origins
-    if origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=origins,
-                allow_methods=["GET", "HEAD"],
-                allow_headers=["authorization"],
-                max_age=600,
-            )
-        )
+    async def not_allowed(request: Request) -> Response:
+        return error(405, "method_not_allowed", "use GET or HEAD")
+
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
-            Route(API_PREFIX + "{rest:path}", file_endpoint, methods=["GET", "HEAD"]),
+            Route(
+                API_PREFIX + "{rest:path}", not_allowed, methods=["POST", "PUT", "PATCH", "DELETE"]
+            ),
         ],
-        middleware=middleware,
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
+
+
+def create_app(config: AppConfig, catalog: Catalog) -> ASGIApp:
+    """The gateway over ``catalog`` with ``config``'s integrations and ``gateway:`` block:
+    access log outermost, then CORS for the configured origins, then :class:`GatewayApp`."""
+    app: ASGIApp = GatewayApp(config, catalog)
+    origins = config.gateway.cors_origins
+    if origins:
+        app = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "HEAD"],
+            allow_headers=["authorization"],
+            max_age=600,
+        )
+    return AccessLog(app)
 
 
 class AccessLog:

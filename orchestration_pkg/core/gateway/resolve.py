@@ -3,9 +3,10 @@ up, presign. No HTTP here (the Starlette app in :mod:`orchestration_pkg.server` 
 
 Order of the checks: credentials (401) → rate limit (429) → folder scope (403) → the file
 (404 unknown, 410 removed) → 302. A token without the folder in its scope gets 403 whether
-or not the folder or file exists, and a link's MAC is checked before anything is looked up,
-so neither learns what exists outside what it may read. Catalog reads use one short
-read-only connection and no network call happens while it is open; presigning comes after.
+or not the folder or file exists (the token and the file are read in one statement, but the
+file is only looked at once the scope allows it), and a link's MAC is checked before anything
+is looked up, so neither learns what exists outside what it may read. Catalog reads are one
+autocommit statement each (:mod:`.lookup`); presigning comes after, with no connection held.
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from orchestration_pkg.core.catalog.schema import files, folders
 from orchestration_pkg.core.errors import OrchestrationError, StorageError
 from orchestration_pkg.core.gateway.links import verify_link
+from orchestration_pkg.core.gateway.lookup import FileRow, GatewayLookup
 from orchestration_pkg.core.gateway.ratelimit import RateLimiter
-from orchestration_pkg.core.gateway.tokens import find_token
+from orchestration_pkg.core.gateway.tokens import PREFIX
 from orchestration_pkg.core.storage import MIN_REDIRECT_TTL, Storage
 
 if TYPE_CHECKING:
@@ -54,18 +53,7 @@ class Outcome:
 
 
 _LINK_PARAMS = ("exp", "kid", "sig")
-
-
-def _file_row(conn: sa.Connection, folder: str, key: str) -> Any:
-    """The folder's row with ``key``: a live one first (removed ones only if no live one)."""
-    stmt = (
-        sa.select(files.c.integration, files.c.key, files.c.object_url, files.c.removed_at)
-        .select_from(files.join(folders, files.c.folder_id == folders.c.id))
-        .where(folders.c.name == folder, files.c.key == key)
-        .order_by(files.c.removed_at.is_not(None), files.c.id)
-        .limit(1)
-    )
-    return conn.execute(stmt).first()
+MAX_TOKEN_CHARS = 200
 
 
 class Resolver:
@@ -73,8 +61,9 @@ class Resolver:
 
     def __init__(self, config: AppConfig, catalog: Catalog) -> None:
         self.config = config
-        self.catalog = catalog
+        self.lookup = GatewayLookup(catalog)
         self.ttl = config.gateway.ttl_s
+        self.keys = config.gateway.keys()
         limit = config.gateway.rate_limit
         self.limiter = RateLimiter(limit.requests_per_second, limit.burst)
         self._storages: dict[str, Storage | None] = {}
@@ -88,33 +77,28 @@ class Resolver:
         return Outcome(401, "unauthorized", "a bearer token or a signed gateway link is needed")
 
     def _with_token(self, folder: str, key: str, bearer: str) -> Outcome:
-        with self.catalog.engine.connect() as conn:
-            token = find_token(conn, bearer)
-            if token is None:
-                return Outcome(401, "invalid_token", "unknown or revoked token")
-            limited = self._limited(f"token:{token.name}", token.name)
-            if limited is not None:
-                return limited
-            if folder not in token.folders:
-                return Outcome(
-                    403, "forbidden", "this token may not read this folder", who=token.name
-                )
-            row = _file_row(conn, folder, key)
+        token, row = (None, None)
+        if bearer.startswith(PREFIX) and len(bearer) <= MAX_TOKEN_CHARS:
+            token, row = self.lookup.token_and_file(bearer, folder, key)
+        if token is None:
+            return Outcome(401, "invalid_token", "unknown or revoked token")
+        limited = self._limited(f"token:{token.name}", token.name)
+        if limited is not None:
+            return limited
+        if folder not in token.folders:  # the row read with it is never looked at
+            return Outcome(403, "forbidden", "this token may not read this folder", who=token.name)
         return self._redirect(row, token.name)
 
     def _with_link(self, folder: str, key: str, link: dict[str, str], client: str) -> Outcome:
         if any(not link.get(name) for name in _LINK_PARAMS):
             return Outcome(401, "invalid_link", "malformed link: exp, kid and sig are needed")
-        keys = self.config.gateway.keys()
-        check = verify_link(keys, folder, key, link["exp"], link["kid"], link["sig"])
+        check = verify_link(self.keys, folder, key, link["exp"], link["kid"], link["sig"])
         if not check.ok:
             return Outcome(401, "invalid_link", check.error, who="link")
         limited = self._limited(f"link:{client}", "link")
         if limited is not None:
             return limited
-        with self.catalog.engine.connect() as conn:
-            row = _file_row(conn, folder, key)
-        return self._redirect(row, "link")
+        return self._redirect(self.lookup.file(folder, key), "link")
 
     def _limited(self, bucket: str, who: str) -> Outcome | None:
         wait = self.limiter.take(bucket)
@@ -122,10 +106,10 @@ class Resolver:
             return None
         return Outcome(429, "rate_limited", "too many requests", who=who, retry_after=wait)
 
-    def _redirect(self, row: Any, who: str) -> Outcome:
+    def _redirect(self, row: FileRow | None, who: str) -> Outcome:
         if row is None:
             return Outcome(404, "not_found", "no such file in this folder", who=who)
-        if row.removed_at is not None:
+        if row.removed:
             return Outcome(410, "gone", "this file was removed from its bucket", who=who)
         try:
             storage = self._storage(row.integration)
