@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -149,7 +150,11 @@ def _child(mode: str, config_file: str, fmt: str, out: str) -> None:
         )
     took = time.perf_counter() - started
     catalog.dispose()
-    print(json.dumps({"rss": _peak_rss_mib(), "seconds": took, "written": result.written}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    print(
+        json.dumps({"rss": _peak_rss_mib(), "seconds": took, "cpu": cpu, "written": result.written})
+    )
 
 
 def _run_child(*args: str) -> dict:
@@ -246,7 +251,7 @@ def main() -> None:
     size_mib = out.stat().st_size / 2**20
     print(f"\n== export of {args.rows} rows, {args.format}, signed S3 URLs ==")
     print(f"export:   {seconds:8.2f} s  {args.rows / seconds:10.0f} rows/s  ({size_mib:.0f} MiB "
-          f"written; catalog pages, signing, JSON, file)")  # fmt: skip
+          f"written: pages, signing, JSON, file; {run['cpu']:.1f} s CPU)")  # fmt: skip
     how = "all" if args.baseline_n == args.rows else f"{args.baseline_n} measured, × {args.rows}"
     print(f"baseline: {baseline_s:8.2f} s  {1 / per_url:10.0f} URLs/s  (boto3 "
           f"generate_presigned_url, ONE reused client, signing alone; {how})")  # fmt: skip
