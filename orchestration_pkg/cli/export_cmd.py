@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from orchestration_pkg.cli.common import app, check_folder, config, err, fail, guard, warn
 from orchestration_pkg.cli.common import catalog as open_catalog
-from orchestration_pkg.core.errors import OrchestrationError
+from orchestration_pkg.core.errors import ConfigError, NotFoundError, OrchestrationError
 from orchestration_pkg.core.models import MediaKind
 from orchestration_pkg.core.storage import MAX_SIGN_TTL, MIN_SIGN_TTL, clamp_ttl
 
@@ -146,6 +146,8 @@ def export(
         fail(f"--format {fmt!r}: must be one of {', '.join(FORMAT_NAMES)}")
     if urls not in URL_MODES:
         fail(f"--urls {urls!r}: must be one of {', '.join(URL_MODES)}")
+    if fmt == "cvat" and urls != "canonical":
+        fail("--format cvat names files, not URLs: drop --urls")
     kinds = [k.value for k in MediaKind]
     if kind is not None and kind not in kinds:
         fail(f"--kind {kind!r}: must be one of {', '.join(kinds)}")
@@ -196,8 +198,9 @@ def export(
         with _output(output) as out:
             result = run(out)
     except OrchestrationError as exc:
-        code = 2 if type(exc).__name__ in ("ConfigError", "NotFoundError") else 1
-        fail(f"export failed: {exc}", code=code)
+        if isinstance(exc, (ConfigError, NotFoundError)):
+            fail(str(exc))  # set-up problems are found before anything is written: exit 2
+        fail(f"export failed: {exc}", code=1)
     except OSError as exc:
         fail(f"export failed writing {where}: {exc.strerror or exc}", code=1)
     finally:

@@ -62,7 +62,7 @@ def split_path(raw_path: bytes) -> tuple[str, str] | None:
     return folder, key
 
 
-def _json(status: int, code: str, message: str) -> bytes:
+def _json(code: str, message: str) -> bytes:
     return json.dumps({"error": code, "message": message}).encode()
 
 
@@ -78,7 +78,7 @@ def _answer(outcome: Outcome) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     if outcome.status == 302 and outcome.location:
         headers += [(b"location", outcome.location.encode()), (b"content-length", b"0")]
         return 302, headers, b""
-    body = _json(outcome.status, outcome.error, outcome.message)
+    body = _json(outcome.error, outcome.message)
     if outcome.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="orchestration-pkg"'))
     if outcome.retry_after is not None:
