@@ -33,8 +33,9 @@ def test_bench_providers_smoke_reports_every_provider_and_ratio() -> None:
     out = proc.stdout
     for header in ("baseline HEAD/s", "register(auto)/s", "register(head)/s", "ratio"):
         assert header in out
-    for header in ("ours URLs/s", "naive URLs/s", "speed-up"):
+    for header in ("ours URLs/s", "sdk URLs/s", "verdict", "naive URLs/s"):
         assert header in out
+    assert "the SDK's own signing call on ONE reused client" in out
     rows = [line.split() for line in out.splitlines() if line.split()]
     for provider in ("s3", "gcs", "azure"):
         # one row in each table: the registration ratios and the signing speed-up

@@ -18,6 +18,8 @@ except ImportError:  # pragma: no cover - older Typer uses Click itself
 
 from orchestration_pkg.cli import (  # noqa: F401 - registers commands
     commands,
+    export_cmd,
+    gateway_cmd,
     integrations,
     sync_cmd,
     watch_cmd,

@@ -13,6 +13,7 @@ from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
 
 from orchestration_pkg.core.errors import ConfigError, NotFoundError
 from orchestration_pkg.core.folders import FolderNameError, validate_folder_name
+from orchestration_pkg.core.gateway.config import GatewayConfig
 from orchestration_pkg.core.policy import FolderPolicy, Quotas, Requirements
 from orchestration_pkg.core.providers.azure.config import (
     AzureAccountKeyAuth,
@@ -107,6 +108,9 @@ class AppConfig(StrictModel):
     )
     retry_units: RetryUnitsConfig = Field(
         default_factory=RetryUnitsConfig, description="automatic retries of transient unit errors"
+    )
+    gateway: GatewayConfig = Field(
+        default_factory=GatewayConfig, description="orchestration-pkg serve and gateway links"
     )
 
     @model_validator(mode="after")

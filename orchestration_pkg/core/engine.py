@@ -370,7 +370,7 @@ class RegistrationEngine:
         item, info = planned.item, probe.info
         if isinstance(item, ListedItem):
             info = listed_info(item, info)  # what the next sync's listing will compare with
-        meta = {**item.given.model_dump(exclude_none=True), **probe.metadata}
+        meta = {**item.media_metadata, **item.given.model_dump(exclude_none=True), **probe.metadata}
         sniffed = probe.metadata.get("kind", "")
         kind = record_kind(sniffed, planned.kind, info.content_type or meta.get("mime_type"))
         canonical = self.storage.canonical_url(planned.key)

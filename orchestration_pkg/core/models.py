@@ -77,6 +77,10 @@ class ManifestItem(BaseModel):
     media_kind: MediaKind | None = None
     client_metadata: dict[str, Any] = Field(default_factory=dict)
     given: MediaMetadata = Field(default_factory=MediaMetadata)
+    media_metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="probed metadata a native export carries (stored under given and probed)",
+    )
 
 
 class RowError(BaseModel):

@@ -12,14 +12,17 @@ from orchestration_pkg.core.retry import RetryPolicy
 
 MIN_SIGN_TTL = 15 * 60
 MAX_SIGN_TTL = 24 * 60 * 60
+# The shortest lifetime the signed-URL gateway may ask for (its redirects are used at once).
+MIN_REDIRECT_TTL = 60
 
 # ``bytes FIRST-LAST/TOTAL``, ``bytes */TOTAL`` (416 answers); some emulators send odd ranges.
 _CONTENT_RANGE = re.compile(r"^bytes\s+\S+/(\d+|\*)\s*$")
 
 
-def clamp_ttl(ttl_seconds: int) -> int:
-    """Clamp a signed-URL lifetime to 15 minutes … 24 hours."""
-    return max(MIN_SIGN_TTL, min(MAX_SIGN_TTL, int(ttl_seconds)))
+def clamp_ttl(ttl_seconds: int, minimum: int = MIN_SIGN_TTL) -> int:
+    """Clamp a signed-URL lifetime to 15 minutes (or ``minimum``, never below a minute) … 24 h."""
+    floor = max(MIN_REDIRECT_TTL, min(MIN_SIGN_TTL, int(minimum)))
+    return max(floor, min(MAX_SIGN_TTL, int(ttl_seconds)))
 
 
 def strip_etag(etag: str | None) -> str | None:
@@ -105,8 +108,12 @@ class Storage(Protocol):
     def open_stream(self, key: str) -> BinaryIO:
         """A streaming, read-only binary file object over the whole object (manifests)."""
 
-    def sign(self, key: str, ttl_seconds: int = 3600) -> str:
-        """A GET URL valid for ``clamp_ttl(ttl_seconds)``; never stored or logged."""
+    def sign(self, key: str, ttl_seconds: int = 3600, *, min_ttl: int = MIN_SIGN_TTL) -> str:
+        """A GET URL valid for ``clamp_ttl(ttl_seconds, min_ttl)``; never stored or logged.
+
+        ``min_ttl`` below 15 minutes (never below ``MIN_REDIRECT_TTL``) is for the gateway,
+        whose redirects are followed at once; everything users keep gets at least 15 minutes.
+        """
 
     def check(self, url_or_key: str | None = None) -> list[AccessCheck]:
         """Probe list / head / ranged read / sign separately and diagnose each."""

@@ -136,6 +136,14 @@ sa.Index(
     files.c.id,
 ).ddl_if(dialect="postgresql")
 
+# 0008: an export's page order (key bytes, then id) on PostgreSQL, over the whole folder.
+sa.Index(
+    "ix_op_files_export_order",
+    files.c.folder_id,
+    files.c.key.collate("C"),
+    files.c.id,
+).ddl_if(dialect="postgresql")
+
 jobs = sa.Table(
     "op_jobs",
     metadata,
@@ -185,6 +193,18 @@ unit_errors = sa.Table(
     sa.Column("code", sa.String(64), nullable=True),  # 0002; written since 0004
     sa.Column("transient", sa.Boolean, nullable=True),  # 0004
     sa.Column("item", _JSON, nullable=True),  # 0004: the unit's manifest row, for a retry
+)
+
+# 0008: bearer tokens of the signed-URL gateway; only a SHA-256 of each token is stored.
+gateway_tokens = sa.Table(
+    "op_gateway_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hint", sa.String(16), nullable=False),  # the token's first characters
+    sa.Column("folders", _JSON, nullable=False),  # folder names the token may read
+    sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
 # --------------------------------------------------------------------------- URL helpers

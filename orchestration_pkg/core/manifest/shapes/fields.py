@@ -129,6 +129,7 @@ def make_item(
     kind: MediaKind | None = None,
     meta: dict[str, Any] | None = None,
     given: MediaMetadata | None = None,
+    media: dict[str, Any] | None = None,
 ) -> ManifestItem:
     """Build a ManifestItem from already-checked values."""
     return ManifestItem(
@@ -139,4 +140,5 @@ def make_item(
         media_kind=kind,
         client_metadata=meta if meta is not None else {},
         given=given if given is not None else MediaMetadata(),
+        media_metadata=media or {},
     )

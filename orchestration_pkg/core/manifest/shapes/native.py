@@ -1,4 +1,6 @@
-"""Native shape: ``{"url", "title", "external_id", "media_kind", "client_metadata", ...}``."""
+"""Native shape: ``{"url", "title", "external_id", "media_kind", "client_metadata", ...}``;
+``media_metadata`` (what ``export --format native`` writes: everything once probed) is stored
+as given, under the typed fields and whatever a probe finds now."""
 
 from __future__ import annotations
 
@@ -43,5 +45,6 @@ def native_item(row: int, item: Any) -> list[Row]:
             kind=kind_value(item.get("media_kind"), "media_kind", NATIVE_KINDS, url),
             meta=object_field(item, "client_metadata", url),
             given=media_metadata(given, url, strict=True),
+            media=object_field(item, "media_metadata", url),
         )
     ]

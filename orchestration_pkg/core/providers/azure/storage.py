@@ -41,7 +41,13 @@ from orchestration_pkg.core.providers.azure.urls import (
     parse_azure_url,
 )
 from orchestration_pkg.core.retry import retried, retried_listing
-from orchestration_pkg.core.storage import RangeRead, clamp_ttl, strip_etag, total_size
+from orchestration_pkg.core.storage import (
+    MIN_SIGN_TTL,
+    RangeRead,
+    clamp_ttl,
+    strip_etag,
+    total_size,
+)
 from orchestration_pkg.core.urls import check_in_scope
 
 log = logging.getLogger(__name__)
@@ -240,8 +246,9 @@ class AzureStorage(AzureClients, AzureAccess):
     # -- signing --------------------------------------------------------------------------------
 
     @retried
-    def sign(self, key: str, ttl_seconds: int = 3600) -> str:
-        """A GET URL for ``key`` valid ``clamp_ttl(ttl_seconds)``; never stored or logged.
+    def sign(self, key: str, ttl_seconds: int = 3600, *, min_ttl: int = MIN_SIGN_TTL) -> str:
+        """A GET URL for ``key`` valid ``clamp_ttl(ttl_seconds, min_ttl)``; never stored or
+        logged.
 
         Account key / connection string: a service SAS signed locally. Service principal: a
         user delegation SAS (the delegation key is fetched once and cached until near its
@@ -253,7 +260,7 @@ class AzureStorage(AzureClients, AzureAccess):
             self._check_sas()
             return f"{target}?{self._sas_token}"
         now = utcnow()
-        ttl = clamp_ttl(ttl_seconds)
+        ttl = clamp_ttl(ttl_seconds, min_ttl)
         options: dict[str, Any] = {
             "permission": BlobSasPermissions(read=True),
             "expiry": now + timedelta(seconds=ttl),

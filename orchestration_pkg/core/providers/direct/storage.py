@@ -125,7 +125,7 @@ class DirectStorage(DirectAccess):
         """Direct access cannot list: ``StorageError(code="Unsupported")``."""
         raise StorageError(LIST_MESSAGE, code="Unsupported")
 
-    def sign(self, key: str, ttl_seconds: int = 3600) -> str:
+    def sign(self, key: str, ttl_seconds: int = 3600, *, min_ttl: int = 0) -> str:
         """Direct access never signs: ``StorageError(code="Unsupported")``."""
         raise StorageError(SIGN_MESSAGE, code="Unsupported")
 

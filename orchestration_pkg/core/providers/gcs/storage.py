@@ -37,7 +37,13 @@ from orchestration_pkg.core.providers.gcs.config import (
 from orchestration_pkg.core.providers.gcs.errors import mapped_errors, signing_unavailable
 from orchestration_pkg.core.providers.gcs.urls import parse_gcs_url
 from orchestration_pkg.core.retry import retried, retried_listing
-from orchestration_pkg.core.storage import RangeRead, clamp_ttl, strip_etag, total_size
+from orchestration_pkg.core.storage import (
+    MIN_SIGN_TTL,
+    RangeRead,
+    clamp_ttl,
+    strip_etag,
+    total_size,
+)
 from orchestration_pkg.core.urls import check_in_scope, safe_endpoint
 
 log = logging.getLogger(__name__)
@@ -341,8 +347,8 @@ class GCSStorage(GCSAccess):
     # -- signing --------------------------------------------------------------------------------
 
     @retried
-    def sign(self, key: str, ttl_seconds: int = 3600) -> str:
-        """A V4 signed GET URL valid ``clamp_ttl(ttl_seconds)``; never logged.
+    def sign(self, key: str, ttl_seconds: int = 3600, *, min_ttl: int = MIN_SIGN_TTL) -> str:
+        """A V4 signed GET URL valid ``clamp_ttl(ttl_seconds, min_ttl)``; never logged.
 
         Needs credentials that can sign: a service-account key (signed locally) or a service
         account identity allowed to call IAM signBlob; otherwise ``SigningUnavailable``.
@@ -354,7 +360,7 @@ class GCSStorage(GCSAccess):
                 .blob(key)
                 .generate_signed_url(
                     version="v4",
-                    expiration=timedelta(seconds=clamp_ttl(ttl_seconds)),
+                    expiration=timedelta(seconds=clamp_ttl(ttl_seconds, min_ttl)),
                     method="GET",
                     credentials=credentials,
                 )

@@ -29,9 +29,16 @@ from orchestration_pkg.core.providers.s3.config import (
     S3IntegrationConfig,
 )
 from orchestration_pkg.core.providers.s3.errors import mapped_errors
+from orchestration_pkg.core.providers.s3.presign import FastPresigner
 from orchestration_pkg.core.providers.s3.urls import DEFAULT_REGION, parse_s3_url
 from orchestration_pkg.core.retry import retried, retried_listing
-from orchestration_pkg.core.storage import RangeRead, clamp_ttl, strip_etag, total_size
+from orchestration_pkg.core.storage import (
+    MIN_SIGN_TTL,
+    RangeRead,
+    clamp_ttl,
+    strip_etag,
+    total_size,
+)
 from orchestration_pkg.core.urls import check_in_scope
 
 log = logging.getLogger(__name__)
@@ -75,6 +82,7 @@ class S3Storage(S3Access):
         self._given_session = session
         self._session: boto3.Session | None = None
         self._client: Any = None
+        self._presigner: FastPresigner | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -292,14 +300,21 @@ class S3Storage(S3Access):
         return cast(BinaryIO, response["Body"])
 
     @retried
-    def sign(self, key: str, ttl_seconds: int = 3600) -> str:
-        """A presigned GET URL valid ``clamp_ttl(ttl_seconds)`` (capped by temporary creds)."""
+    def sign(self, key: str, ttl_seconds: int = 3600, *, min_ttl: int = MIN_SIGN_TTL) -> str:
+        """A presigned GET URL valid ``clamp_ttl(ttl_seconds, min_ttl)`` (capped by temporary
+        creds); botocore's URL, signed by :class:`FastPresigner` (presign.py)."""
         with mapped_errors("PresignGetObject", self.canonical_url(key)):
-            return self.client.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self.bucket, "Key": key},
-                ExpiresIn=clamp_ttl(ttl_seconds),
-            )
+            return self.presigner.presign(key, clamp_ttl(ttl_seconds, min_ttl))
+
+    @property
+    def presigner(self) -> FastPresigner:
+        """The cached presigner of this bucket (layout learnt from the boto3 client once)."""
+        if self._presigner is None:
+            client = self.client
+            with self._lock:
+                if self._presigner is None:
+                    self._presigner = FastPresigner(client, self.bucket, self.credentials)
+        return self._presigner
 
     def record_key(self, key: str) -> str:
         """The key as recorded in the catalog (S3 keys are stored as they are)."""

@@ -1,0 +1,371 @@
+"""Gateway benchmark: redirects per second and latency on loopback, against a bare ASGI
+handler that answers every request with a fixed 302 (same uvicorn, same settings); the
+catalog on SQLite and on PostgreSQL.
+
+Every server runs in its own process: the gateway (``orchestration-pkg serve``), the bare
+handler, a throwaway PostgreSQL and moto (one redirect is followed to check the signature's
+URL serves the object). The load comes from another process: a hand-written asyncio
+HTTP/1.1 keep-alive client (wrk is not installed; httpx's own per-request cost would be the
+bottleneck and hide the servers' difference). Each request names a different registered key
+with a bearer token, so every redirect is a real token lookup, file lookup and presign.
+
+Goal: the gateway serves ≥ 0.5× the bare handler's redirects/s. Prints p50/p99 latency.
+
+Usage: python bench/bench_gateway.py [--files 10000] [--connections 32] [--seconds 5]
+                                     [--runs 2] [--catalogs sqlite,postgresql] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import glob
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BUCKET = "bench-gateway"
+GOAL = 0.5
+CLI = str(Path(sys.executable).parent / "orchestration-pkg")
+BARE_APP = """
+import sys, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 302, "headers": [
+        (b"location", b"http://127.0.0.1:1/bucket/key?X-Amz-Signature=0"),
+        (b"cache-control", b"no-store"), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False,
+            log_level="warning", lifespan="off", server_header=False)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode} before answering {url}")
+        parts = urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=1)
+        try:  # any answer will do (http.client, unlike urllib, does not follow a 302)
+            conn.request("GET", parts.path or "/")
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            conn.close()
+    raise SystemExit(f"no answer from {url}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+# -- servers ---------------------------------------------------------------------------------
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    _wait_http(endpoint, proc)
+    return proc, endpoint
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+
+def start_postgres() -> tuple[str, Path, Path] | None:
+    """(URL, bin dir, data dir) of a throwaway server, or None without PostgreSQL binaries."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    initdb = shutil.which("initdb") or (found[-1] if found else None)
+    if initdb is None:
+        return None
+    initdb = os.path.realpath(initdb)  # a PATH wrapper: pg_ctl lives next to the real one
+    bindir, workdir = Path(initdb).parent, Path(tempfile.mkdtemp(prefix="op-bench-pg-"))
+    if os.geteuid() == 0:  # PostgreSQL refuses root: its own user owns the directory
+        shutil.chown(workdir, "postgres", "postgres")
+    data, port = workdir / "data", _free_port()
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    run = {"cwd": workdir, "env": env, "capture_output": True, "check": True}
+    subprocess.run(
+        _as_postgres([initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync",
+                      "-E", "UTF8", "--no-locale"]),
+        **run,
+    )  # fmt: skip
+    with open(data / "postgresql.conf", "a", encoding="utf-8") as conf:
+        conf.write(f"port = {port}\nlisten_addresses = '127.0.0.1'\nfsync = off\n")
+        conf.write(f"synchronous_commit = off\nunix_socket_directories = '{workdir}'\n")
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "log"), "-w"]
+    subprocess.run(_as_postgres([*pg_ctl, "start"]), **run)
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                         autocommit=True) as conn:  # fmt: skip
+        conn.execute('CREATE DATABASE "bench"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/bench", bindir, data
+
+
+def stop_postgres(bindir: Path, data: Path) -> None:
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
+    subprocess.run(_as_postgres(pg_ctl), capture_output=True, check=False)
+    shutil.rmtree(data.parent, ignore_errors=True)
+
+
+def fill(catalog_url: str, endpoint: str, files: int) -> tuple[str, list[str]]:
+    """The folder 'lake' with ``files`` rows and one real object; (token, request paths)."""
+    from orchestration_pkg.core.catalog import Catalog
+    from orchestration_pkg.core.catalog.schema import files as files_table
+    from orchestration_pkg.core.gateway.tokens import create_token
+
+    catalog = Catalog(catalog_url)
+    folder_id = catalog.ensure_folder("lake").id
+    now = datetime.now(timezone.utc)
+    keys = [f"img/{i // 1000:03d}/frame {i:06d}+é.jpg" for i in range(files)]
+    rows = [
+        {"folder_id": folder_id, "integration": "bench", "object_url": f"s3://{BUCKET}/{k}",
+         "key": k, "media_kind": "image", "size": 1000, "media_metadata": {},
+         "client_metadata": {}, "created_at": now, "updated_at": now}
+        for k in keys
+    ]  # fmt: skip
+    with catalog.engine.begin() as conn:
+        conn.execute(files_table.insert(), rows)
+    token, _ = create_token(catalog, "bench", ["lake"])
+    catalog.dispose()
+    return token, [f"/v1/folders/lake/files/{quote(k, safe='/~')}" for k in keys]
+
+
+def start_gateway(config: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    cmd = [CLI, "--config", str(config), "serve", "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    _wait_http(f"{base}/healthz", proc)
+    return proc, base
+
+
+def start_bare() -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    cmd = [sys.executable, "-c", BARE_APP, str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    _wait_http(f"{base}/", proc)
+    return proc, base
+
+
+# -- load generator (its own process) ------------------------------------------------------
+
+
+async def _worker(port: int, requests: list[bytes], stop_at: float, warm_until: float,
+                  lat: list[float], statuses: Counter[int]) -> None:  # fmt: skip
+    """Why hand-written: a keep-alive loop of raw HTTP/1.1 requests costs the client a few
+    microseconds each, so the servers, not the client, set the pace."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = 0
+    try:
+        while (now := time.perf_counter()) < stop_at:
+            writer.write(requests[i % len(requests)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+            if now >= warm_until:
+                lat.append(time.perf_counter() - now)
+                statuses[int(head[9:12])] += 1
+    finally:
+        writer.close()
+
+
+def load(port: int, paths_file: str, token: str, connections: int, seconds: float) -> None:
+    paths = json.loads(Path(paths_file).read_text())
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    requests = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n".encode() for p in paths]
+    lat: list[float] = []
+    statuses: Counter[int] = Counter()
+
+    async def main() -> None:
+        start = time.perf_counter()
+        warm, stop = start + min(1.0, seconds / 4), start + min(1.0, seconds / 4) + seconds
+        step = max(1, len(requests) // connections)
+        await asyncio.gather(
+            *(_worker(port, requests[i * step :] + requests[: i * step], stop, warm, lat,
+                      statuses) for i in range(connections))
+        )  # fmt: skip
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+    lat.sort()
+    print(json.dumps({
+        "rps": len(lat) / seconds,
+        "p50": lat[len(lat) // 2] * 1000 if lat else 0,
+        "p99": lat[int(len(lat) * 0.99)] * 1000 if lat else 0,
+        "statuses": dict(statuses),
+    }))  # fmt: skip
+
+
+def measure(base: str, paths_file: Path, token: str, connections: int, seconds: float) -> dict:
+    port = base.rsplit(":", 1)[1]
+    cmd = [sys.executable, __file__, "--load", port, str(paths_file), token or "-",
+           str(connections), str(seconds)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=2, help="best of, interleaved")
+    parser.add_argument("--catalogs", default="sqlite,postgresql")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes")
+    parser.add_argument("--load", nargs=5, metavar=("PORT", "PATHS", "TOKEN", "CONNS", "SECS"))
+    args = parser.parse_args()
+    if args.smoke:
+        args.files, args.connections, args.seconds, args.runs = 200, 8, 1.0, 1
+    args.catalogs = [c.strip() for c in args.catalogs.split(",") if c.strip()]
+    return args
+
+
+def main() -> None:
+    args = _parse()
+    if args.load:
+        port, paths, token, conns, secs = args.load
+        load(int(port), paths, "" if token == "-" else token, int(conns), float(secs))
+        return
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    tmp = Path(tempfile.mkdtemp(prefix="op-bench-gateway-"))
+    moto, endpoint = start_moto()
+    pg = None
+    results: dict[str, list[dict]] = {}
+    try:
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="bench", aws_secret_access_key="x")  # fmt: skip
+        s3.create_bucket(Bucket=BUCKET)
+        gateways: dict[str, tuple[Path, Path, str]] = {}
+        for name in args.catalogs:
+            if name == "postgresql":
+                pg = start_postgres()
+                if pg is None:
+                    print("PostgreSQL: no initdb found; skipped", flush=True)
+                    continue
+                url = pg[0]
+            else:
+                url = f"sqlite:///{tmp / 'cat.db'}"
+            print(f"filling the {name} catalog with {args.files} files …", flush=True)
+            token, paths = fill(url, endpoint, args.files)
+            first_key = "img/000/frame 000000+é.jpg"
+            s3.put_object(Bucket=BUCKET, Key=first_key, Body=b"the object")
+            config = tmp / f"{name}.json"
+            config.write_text(json.dumps({
+                "catalog": url,
+                "integrations": [{"name": "bench", "bucket": BUCKET, "endpoint_url": endpoint,
+                                  "auth": {"method": "access_key", "access_key_id": "bench",
+                                           "secret_access_key": "x"}}],
+                "gateway": {"rate_limit": {"requests_per_second": 1e9, "burst": 10**9}},
+            }))  # fmt: skip
+            paths_file = tmp / f"{name}.paths.json"
+            paths_file.write_text(json.dumps(paths))
+            gateways[name] = (config, paths_file, token)
+        bare_paths = tmp / "bare.paths.json"
+        bare_paths.write_text(json.dumps(json.loads(next(iter(gateways.values()))[1].read_text())))
+        check = ""
+        for run in range(args.runs):
+            print(f"run {run + 1}/{args.runs}: bare handler …", flush=True)
+            proc, base = start_bare()
+            try:
+                row = measure(base, bare_paths, "", args.connections, args.seconds)
+                results.setdefault("bare ASGI 302", []).append(row)
+            finally:
+                _stop(proc)
+            for name, (config, paths_file, token) in gateways.items():
+                print(f"run {run + 1}/{args.runs}: gateway on {name} …", flush=True)
+                proc, base = start_gateway(config)
+                try:
+                    row = measure(base, paths_file, token, args.connections, args.seconds)
+                    results.setdefault(f"gateway ({name})", []).append(row)
+                    if not check:
+                        request = urllib.request.Request(
+                            base + json.loads(paths_file.read_text())[0],
+                            headers={"Authorization": f"Bearer {token}"},
+                        )
+                        with urllib.request.urlopen(request, timeout=10) as response:
+                            check = f"{response.status} {response.read()!r}"
+                finally:
+                    _stop(proc)
+    finally:
+        _stop(moto)
+        if pg is not None:
+            stop_postgres(pg[1], pg[2])
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(results, args, check)
+
+
+def report(results: dict[str, list[dict]], args: argparse.Namespace, check: str) -> None:
+    best = {name: max(rows, key=lambda r: r["rps"]) for name, rows in results.items()}
+    bare = best["bare ASGI 302"]["rps"]
+    print(
+        f"\n== GET /v1/folders/lake/files/KEY → 302: {args.connections} keep-alive connections, "
+        f"{args.seconds:g} s each, best of {args.runs}, {args.files} files =="
+    )
+    print(f"{'server':22} {'redirects/s':>11} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} "
+          f"{'verdict':>8}  statuses")  # fmt: skip
+    for name, row in best.items():
+        ratio = row["rps"] / bare
+        verdict = "" if name.startswith("bare") else ("PASS" if ratio >= GOAL else "FAIL")
+        print(f"{name:22} {row['rps']:11.0f} {row['p50']:7.2f} {row['p99']:7.2f} {ratio:5.2f}× "
+              f"{verdict:>8}  {row['statuses']}")  # fmt: skip
+    print(
+        f"ratio = redirects/s ÷ the bare handler's (a fixed 302, same uvicorn settings). Goal: "
+        f"≥ {GOAL}×. Load: hand-written asyncio HTTP/1.1 client in its own process (wrk is not "
+        "installed), on the same 2 cores as the server. Gateway: token lookup + file lookup "
+        "(one short read) + S3 presign per request, access log off (--log-level warning)."
+    )
+    print(f"redirect check: following one redirect to moto → {check}")
+
+
+if __name__ == "__main__":
+    main()

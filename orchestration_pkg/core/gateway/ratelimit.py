@@ -1,0 +1,38 @@
+"""A token bucket per credential (in this process), for the gateway's rate limit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+MAX_BUCKETS = 10_000  # least recently used credentials are forgotten beyond this
+
+
+class RateLimiter:
+    """``take(name)``: None when a request may go, else the seconds until one may."""
+
+    def __init__(
+        self, rate: float, burst: int, *, clock: Callable[[], float] | None = None
+    ) -> None:
+        self.rate = float(rate)
+        self.burst = float(burst)
+        self._clock = clock or time.monotonic
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, name: str) -> float | None:
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.pop(name, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[name] = (tokens - 1.0, now)
+                wait = None
+            else:
+                self._buckets[name] = (tokens, now)
+                wait = (1.0 - tokens) / self.rate
+            while len(self._buckets) > MAX_BUCKETS:
+                self._buckets.popitem(last=False)
+        return wait
