@@ -71,6 +71,9 @@ class PrefixWatch(StrictModel):
     notifications: Notifications | None = None
     max_keys_per_tick: int = Field(default=5000, ge=1, description="Dagster watch sensor cap")
     ignore_errors: bool = Field(default=True, description="Dagster watch runs: register the rest")
+    max_batch_attempts: int = Field(
+        default=3, ge=1, le=100, description="runs (or watch evaluations) a failed batch gets"
+    )
 
 
 class RetryConfig(StrictModel):
