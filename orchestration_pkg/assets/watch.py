@@ -51,6 +51,8 @@ from orchestration_pkg.core.models import (
     MediaMetadata,
     ObjectInfo,
 )
+from orchestration_pkg.core.notifications.batches import apply_batch
+from orchestration_pkg.core.notifications.consumer import target_for
 from orchestration_pkg.core.registration import with_policies
 from orchestration_pkg.core.sync import sync_integration
 from orchestration_pkg.resources.platform import PlatformResource
@@ -68,6 +70,9 @@ class WatchBatchConfig(Config):
     keys: list[str] = Field(default_factory=list, description="full object keys, in order")
     etags: list[str] = Field(default_factory=list, description="listed ETags, same order")
     sizes: list[int] = Field(default_factory=list, description="listed sizes (-1: unknown)")
+    events: bool = Field(
+        default=False, description="notifications: apply this partition's events in the inbox"
+    )
 
 
 @dataclass
@@ -170,8 +175,6 @@ def build_folder_asset(
     def _folder(
         context: AssetExecutionContext, config: WatchBatchConfig, platform: PlatformResource
     ) -> MaterializeResult:
-        if not config.keys:
-            raise Failure(description="no keys in the run config: batches come from the sensor")
         storage, catalog = platform.storage(cfg.name), platform.catalog()
         opts = with_policies(
             platform.app_config(),
@@ -179,6 +182,10 @@ def build_folder_asset(
             folder,
             RegistrationOptions(ignore_errors=watch.ignore_errors),
         )
+        if config.events:
+            return _apply_events(context, catalog, storage, cfg, opts)
+        if not config.keys:
+            raise Failure(description="no keys in the run config: batches come from the sensor")
         name = f"watch {storage.canonical_url(config.keys[0])} (+{len(config.keys) - 1})"
         result = RegistrationEngine(catalog, storage).register(
             _Batch(batch_items(storage, config, _known(catalog, folder, cfg.name, config.keys))),
@@ -208,6 +215,44 @@ def build_folder_asset(
         return MaterializeResult(metadata=_metadata(result, rows), check_results=[check])
 
     return _folder
+
+
+def _apply_events(
+    context: AssetExecutionContext,
+    catalog: Any,
+    storage: Any,
+    cfg: AnyIntegrationConfig,
+    opts: RegistrationOptions,
+) -> MaterializeResult:
+    """A notification batch: its pending inbox events applied, then marked done."""
+    target = target_for(cfg)
+    outcome = apply_batch(catalog, storage, target, context.partition_key, opts)
+    job = outcome.job
+    context.log.info(
+        "events batch %s: %d pending event(s), %d superseded, job %s",
+        context.partition_key,
+        outcome.events,
+        outcome.superseded,
+        f"{job.job_id} {job.status.value}" if job else "none",
+    )
+    counts = {"events": outcome.events, "superseded": outcome.superseded}
+    if job is None:  # applied before (a re-execution), or only older events than applied ones
+        return MaterializeResult(
+            metadata={**counts, "job_id": ""},
+            check_results=[AssetCheckResult(check_name="no_unit_errors", passed=True)],
+        )
+    if job.status is not JobStatus.DONE:
+        raise _failure(job)
+    keys = outcome.created_keys[:PREVIEW_ROWS]
+    rows = rows_for_keys(catalog, catalog.get_folder(target.folder).id, cfg.name, keys)
+    check = AssetCheckResult(
+        check_name="no_unit_errors",
+        passed=job.failed == 0,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"failed": job.failed, "job_id": job.job_id},
+    )
+    metadata = {**_metadata(job, rows), **counts, "removed": outcome.removed}
+    return MaterializeResult(metadata=metadata, check_results=[check])
 
 
 def _known(catalog: Any, folder: str, integration: str, keys: list[str]) -> dict[str, Any]:

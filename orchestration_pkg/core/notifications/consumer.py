@@ -351,6 +351,18 @@ def watch_integration(
             catalog.dispose()
 
 
+def target_for(cfg: AnyIntegrationConfig) -> WatchTarget:
+    """Folder, bucket, key prefix and ``on_delete`` of an integration's ``watch:`` block."""
+    from orchestration_pkg.core.sync import resolve_target
+
+    root = cfg.listing_root()
+    if root is None:
+        raise ConfigError(f"integration '{cfg.name}' has no bucket to watch")
+    bucket, base_prefix = root
+    folder, rel_prefix, mode = resolve_target(cfg, None, None, None)
+    return WatchTarget(cfg.name, folder, bucket, base_prefix + rel_prefix, mode)
+
+
 def consumer_for(
     cfg: AnyIntegrationConfig,
     catalog: Catalog,
@@ -358,23 +370,19 @@ def consumer_for(
     queue: EventQueue | None = None,
 ) -> NotificationConsumer:
     """The consumer of an integration's ``watch.notifications`` (the CLI's and the sensor's)."""
-    from orchestration_pkg.core.sync import resolve_target
-
     watch = cfg.watch
     settings = watch.notifications if watch else None
-    root = cfg.listing_root()
-    if watch is None or settings is None or root is None:
-        raise ConfigError(f"integration '{cfg.name}' has no bucket notifications to watch")
-    bucket, base_prefix = root
-    folder, rel_prefix, mode = resolve_target(cfg, None, None, None)
+    if watch is None or settings is None:
+        raise ConfigError(f"integration '{cfg.name}' has no watch.notifications")
+    target = target_for(cfg)
     return NotificationConsumer(
         catalog,
         storage,
         queue or make_queue(cfg, storage, settings),
-        folder=folder,
-        bucket=bucket,
-        key_prefix=base_prefix + rel_prefix,
-        on_delete=mode,
+        folder=target.folder,
+        bucket=target.bucket,
+        key_prefix=target.key_prefix,
+        on_delete=target.on_delete,
         settings=settings,
         max_batch_attempts=watch.max_batch_attempts,
         max_events=watch.max_keys_per_tick,
@@ -388,5 +396,6 @@ __all__ = [
     "WatchResult",
     "consumer_for",
     "make_queue",
+    "target_for",
     "watch_integration",
 ]
