@@ -160,7 +160,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes")
     args = parser.parse_args()
     if args.smoke:
-        args.n, args.new, args.rounds = 500, 20, 2
+        args.n, args.new, args.rounds = 200, 10, 1
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
