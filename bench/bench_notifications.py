@@ -30,7 +30,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_sync import BUCKET, CONCURRENCY, _client, _fill, _start_moto  # noqa: E402
+from bench_sync import BUCKET, CONCURRENCY, _client, _fill, _start_moto, _stop  # noqa: E402
 
 from orchestration_pkg.core.catalog import Catalog  # noqa: E402
 from orchestration_pkg.core.config import AppConfig  # noqa: E402
@@ -147,8 +147,7 @@ def run(n: int, new: int, rounds: int = 3) -> bool:
         for server in (s3_server, sqs_server):
             server.shutdown()
             server.server_close()
-        moto.terminate()
-        moto.wait(timeout=10)
+        _stop(moto)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -78,6 +78,16 @@ def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("moto server did not start")
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the moto server (a busy one after a 100k-object run may ignore SIGTERM a while)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def _fill(endpoint: str, n: int) -> None:
     s3 = _client(endpoint)
     s3.create_bucket(Bucket=BUCKET)
@@ -151,8 +161,7 @@ def _sync_report(n: int, runs: int = RUNS) -> None:
                 f"(goal ≤ {goal}×): {verdict}"
             )
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        _stop(proc)
 
 
 def _peak_rss_mib() -> float:
