@@ -14,6 +14,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.storage.queue import QueueClient
 
 from orchestration_pkg.core.catalog import Catalog, FileRecord
+from orchestration_pkg.core.catalog import inbox as ib
 from orchestration_pkg.core.engine import RegistrationOptions
 from orchestration_pkg.core.models import JobStatus
 from orchestration_pkg.core.notifications import NotificationConsumer, WatchResult
@@ -169,12 +170,13 @@ def test_event_array_and_crash_before_delete(catalog, watched):
     consumer.queue.delete = crash_once  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         consumer.drain(RegistrationOptions())
-    first = {k: r.id for k, r in files(catalog).items()}
-    assert set(first) == {"raw/a.png", "raw/b.png"}
+    # the events were committed to the inbox before the crash, the message stays queued
+    assert ib.status_counts(catalog, "acme", "lake") == {"pending": 2}
     time.sleep(1.5)
     again = drain(consumer)
-    assert again.messages == 1 and counts(again) == (0, 0, 0, 2, 0)
-    assert {k: r.id for k, r in files(catalog).items()} == first
+    assert (again.messages, again.stored) == (1, 0) and counts(again) == (2, 0, 0, 0, 0)
+    assert ib.status_counts(catalog, "acme", "lake") == {"done": 2}
+    assert set(files(catalog)) == {"raw/a.png", "raw/b.png"}
     assert pending(queue) == 0 and calls == [1, 1]
 
 

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from orchestration_pkg.core.catalog import Catalog, FileRecord
+from orchestration_pkg.core.catalog import Catalog, FileRecord, watch_events
+from orchestration_pkg.core.catalog import inbox as ib
 from orchestration_pkg.core.engine import RegistrationOptions
 from orchestration_pkg.core.models import JobStatus
-from orchestration_pkg.core.notifications import NotificationConsumer, WatchResult
+from orchestration_pkg.core.notifications import NotificationConsumer, WatchResult, batches
 from orchestration_pkg.core.notifications.s3_sqs import SqsQueue, sqs_region
 from orchestration_pkg.core.registration import build_storage
 from tests.fixtures.moto_server import moto_client
@@ -203,7 +205,11 @@ def test_poison_left_for_the_dead_letter_policy(catalog, watched):
     assert queue_size(sqs, url) == 1
 
 
-def test_crash_between_commit_and_delete_redelivers_idempotently(catalog, watched):
+def inbox(catalog: Catalog) -> dict[str, int]:
+    return ib.status_counts(catalog, "acme", "lake")
+
+
+def test_crash_between_inbox_commit_and_delete_redelivers_idempotently(catalog, watched):
     make, bucket, _, sqs, url = watched
     consumer = make(catalog, visibility_timeout=1)
     drain(consumer)  # the s3:TestEvent
@@ -215,32 +221,106 @@ def test_crash_between_commit_and_delete_redelivers_idempotently(catalog, watche
     def crash_once(messages):
         calls.append(len(messages))
         if len(calls) == 1:
-            raise RuntimeError("killed between commit and delete")
+            raise RuntimeError("killed between the inbox commit and the delete")
         return real_delete(messages)
 
     consumer.queue.delete = crash_once  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         consumer.drain(RegistrationOptions())
-    first = files(catalog)
-    assert set(first) == {"raw/a.png", "raw/b c.png"}  # committed before the crash
+    assert inbox(catalog) == {"pending": 2}  # committed to the inbox before the crash
     assert queue_size(sqs, url) == 2  # not deleted: they come back
     time.sleep(1.5)
     again = drain(consumer)
-    assert again.messages == 2 and counts(again) == (0, 0, 0, 2, 0)  # same rows again
-    assert {k: r.id for k, r in files(catalog).items()} == {k: r.id for k, r in first.items()}
-    assert len(list(catalog.iter_files("lake", include_removed=True))) == 2
+    assert (again.messages, again.stored) == (2, 0)  # stored before: no duplicate event
+    assert counts(again) == (2, 0, 0, 0, 0) and again.batches == 1
+    assert inbox(catalog) == {"done": 2}
+    assert set(files(catalog)) == {"raw/a.png", "raw/b c.png"}
     assert queue_size(sqs, url) == 0 and calls == [2, 2]
 
 
-def test_failed_job_keeps_its_messages(catalog, watched):
+def test_crash_between_registration_and_marking_done_reapplies_idempotently(
+    catalog, watched, monkeypatch
+):
+    make, bucket, _, _, _ = watched
+    consumer = make(catalog)
+    drain(consumer)
+    bucket.put("raw/a.png", image_bytes(4, 3), PNG)
+    real_settle = batches.ib.settle
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed after the files committed")
+
+    monkeypatch.setattr(batches.ib, "settle", crash)
+    with pytest.raises(RuntimeError):
+        consumer.drain(RegistrationOptions())
+    first = files(catalog)
+    assert set(first) == {"raw/a.png"} and inbox(catalog) == {"pending": 1}
+    monkeypatch.setattr(batches.ib, "settle", real_settle)
+    again = drain(consumer)  # the batch again: the same row, unchanged
+    assert (again.messages, counts(again)) == (0, (0, 0, 0, 1, 0))
+    assert {k: r.id for k, r in files(catalog).items()} == {k: r.id for k, r in first.items()}
+    assert inbox(catalog) == {"done": 1}
+
+
+def test_failed_batch_stays_pending_is_retried_then_given_up(catalog, watched):
     make, bucket, _, sqs, url = watched
     consumer = make(catalog, visibility_timeout=30)
+    consumer.max_batch_attempts = 2
     drain(consumer)
     bucket.put("raw/bad.png", b"not a png", PNG)
+    bucket.put("raw/fixed.png", b"not a png either", PNG)
     result = consumer.drain(RegistrationOptions())  # strict: nothing registered
     assert result.job is not None and result.job.status is JobStatus.FAILED
-    assert result.deleted_messages == 0 and queue_size(sqs, url) == 1
+    assert result.status == "FAILED" and result.pending == 2
+    assert result.deleted_messages == 2 and queue_size(sqs, url) == 0  # kept by the inbox
     assert "lake" not in {f.name for f in catalog.list_folders()}  # nothing registered
+    bucket.put("raw/fixed.png", image_bytes(6, 5), PNG)  # fixed; raw/bad.png still bad
+    second = consumer.drain(RegistrationOptions())  # the batch again (attempt 2)
+    assert second.job is not None and second.job.status is JobStatus.FAILED
+    assert second.pending == 3  # + the new event of raw/fixed.png, held back meanwhile
+    third = consumer.drain(RegistrationOptions(ignore_errors=True))
+    assert third.gave_up == 2  # 2 attempts failed: given up, with a reason
+    assert third.added == 1 and third.pending == 0  # the held-back newer event applied
+    assert files(catalog)["raw/fixed.png"].width == 6
+    assert inbox(catalog) == {"failed": 2, "done": 1}
+    with catalog.engine.connect() as conn:
+        errors = conn.execute(
+            sa.select(watch_events.c.error).where(watch_events.c.status == "failed")
+        ).scalars()
+        assert all("gave up after 2 failed attempt(s)" in e for e in errors)
+
+
+def _send(sqs: Any, url: str, *bodies: str) -> None:
+    for body in bodies:
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+
+
+@pytest.mark.parametrize("on_delete", ["mark", "remove"])
+def test_per_key_order_holds_across_drains(catalog, watched, on_delete):
+    """A delete arriving in a later drain than a newer create leaves the object, and a stale
+    create arriving after a newer delete does not bring it back."""
+    make, bucket, _, sqs, url = watched
+    consumer = make(catalog, on_delete=on_delete)
+    drain(consumer)  # the s3:TestEvent
+    bucket.client.put_bucket_notification_configuration(
+        Bucket=bucket.name, NotificationConfiguration={}
+    )
+    bucket.put("raw/k.bin", b"12345", "application/octet-stream")
+    _send(sqs, url, _body("Object Created", "raw/k.bin", bucket.name, "0A", size=5))
+    assert drain(consumer, fetch="none").added == 1
+    _send(sqs, url, _body("Object Deleted", "raw/k.bin", bucket.name, "05"))  # older, late
+    late = drain(consumer, fetch="none")
+    assert (late.removed, late.superseded) == (0, 1)
+    assert files(catalog)["raw/k.bin"].removed_at is None
+    _send(sqs, url, _body("Object Deleted", "raw/k.bin", bucket.name, "10"))
+    assert drain(consumer, fetch="none").removed == 1
+    _send(sqs, url, _body("Object Created", "raw/k.bin", bucket.name, "0F", size=5))  # stale
+    stale = drain(consumer, fetch="none")
+    assert (stale.added, stale.updated, stale.superseded) == (0, 0, 1)
+    assert "raw/k.bin" not in files(catalog)  # still gone (marked, or removed)
+    _send(sqs, url, _body("Object Created", "raw/k.bin", bucket.name, "11", size=5))  # newer
+    assert sum(counts(drain(consumer, fetch="none"))[:2]) == 1
+    assert "raw/k.bin" in files(catalog)
 
 
 def test_100_new_objects_in_a_bucket_of_1000_cost_100_requests_and_no_listing(catalog, watched):

@@ -425,6 +425,10 @@ def test_cli_sync_json_watch_defaults_and_exit_codes(cli_config):
     proc = cli(config, "sync", "acme", "--json")  # watch.on_delete: mark
     doc = json.loads(proc.stdout)
     assert (doc["added"], doc["removed"], doc["unchanged"]) == (0, 1, 1)
+    status = json.loads(cli(config, "status", doc["job_id"], "--json").stdout)
+    assert (status["stats"]["listed"], status["stats"]["removed"]) == (1, 1)
+    text = cli(config, "status", doc["job_id"]).stdout
+    assert "sync: listed 1 · removed 1" in text and "media:" not in text
     shown = json.loads(cli(config, "files", "lake", "--json").stdout)
     assert [f["key"] for f in shown] == ["data/raw/a.png"] and shown[0]["removed_at"] is None
     every = json.loads(cli(config, "files", "lake", "--json", "--include-removed").stdout)

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
+    AssetKey,
     AssetsDefinition,
     Config,
     DefaultScheduleStatus,
@@ -35,13 +37,21 @@ from orchestration_pkg.core.config import AnyIntegrationConfig
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions
 from orchestration_pkg.core.engine_plan import ListedItem
 from orchestration_pkg.core.errors import NotFoundError
-from orchestration_pkg.core.models import JobStatus, ManifestFlags, MediaMetadata, ObjectInfo
+from orchestration_pkg.core.models import (
+    JobStatus,
+    ManifestFlags,
+    MediaMetadata,
+    ObjectInfo,
+)
+from orchestration_pkg.core.notifications.batches import apply_batch
+from orchestration_pkg.core.notifications.consumer import target_for
 from orchestration_pkg.core.registration import with_policies
 from orchestration_pkg.core.sync import sync_integration
 from orchestration_pkg.resources.platform import PlatformResource
 from orchestration_pkg.sensors.watch_sensor import build_watch_sensor
 
 from .folder_results import (
+    CHECK_NAME,
     folder_totals,
     job_metadata,
     preview_rows,
@@ -59,6 +69,9 @@ class WatchBatchConfig(Config):
     keys: list[str] = Field(default_factory=list, description="full object keys, in order")
     etags: list[str] = Field(default_factory=list, description="listed ETags, same order")
     sizes: list[int] = Field(default_factory=list, description="listed sizes (-1: unknown)")
+    events: bool = Field(
+        default=False, description="notifications: apply this partition's events in the inbox"
+    )
 
 
 @dataclass
@@ -113,11 +126,6 @@ def build_folder_asset(
     def _folder(
         context: AssetExecutionContext, config: WatchBatchConfig, platform: PlatformResource
     ) -> MaterializeResult:
-        if not config.keys:
-            raise Failure(
-                description="no keys in the run config: batches come from the watch sensor "
-                f"watch_sensor_{ident(cfg.name)} (or re-execute one of its runs)"
-            )
         storage, catalog = platform.storage(cfg.name), platform.catalog()
         opts = with_policies(
             platform.app_config(),
@@ -125,6 +133,13 @@ def build_folder_asset(
             folder.name,
             RegistrationOptions(ignore_errors=watch.ignore_errors),
         )
+        if config.events:
+            return _apply_events(context, catalog, storage, folder, spec.key, opts)
+        if not config.keys:
+            raise Failure(
+                description="no keys in the run config: batches come from the watch sensor "
+                f"watch_sensor_{ident(cfg.name)} (or re-execute one of its runs)"
+            )
         name = f"watch {storage.canonical_url(config.keys[0])} (+{len(config.keys) - 1})"
         known = _known(catalog, folder.name, cfg.name, config.keys)
         result = RegistrationEngine(catalog, storage).register(
@@ -148,6 +163,51 @@ def build_folder_asset(
         )
 
     return _folder
+
+
+def _apply_events(
+    context: AssetExecutionContext,
+    catalog: Any,
+    storage: Any,
+    folder: CatalogFolder,
+    asset_key: AssetKey,
+    opts: RegistrationOptions,
+) -> MaterializeResult:
+    """A notification batch: its pending inbox events applied, then marked done."""
+    cfg = folder.integration
+    assert cfg is not None
+    target = target_for(cfg)
+    outcome = apply_batch(catalog, storage, target, context.partition_key, opts)
+    job = outcome.job
+    context.log.info(
+        "events batch %s: %d pending event(s), %d superseded, job %s",
+        context.partition_key,
+        outcome.events,
+        outcome.superseded,
+        f"{job.job_id} {job.status.value}" if job else "none",
+    )
+    counts = {"events": outcome.events, "superseded": outcome.superseded}
+    if job is None:  # applied before (a re-execution), or only older events than applied ones
+        return MaterializeResult(
+            asset_key=asset_key,
+            metadata={**counts, "job_id": ""},
+            check_results=[
+                AssetCheckResult(asset_key=asset_key, check_name=CHECK_NAME, passed=True)
+            ],
+        )
+    if job.status is not JobStatus.DONE:
+        raise registration_failure(job)
+    rows = preview_rows(catalog, target.folder, cfg.name, outcome.created_keys)
+    metadata = {
+        **job_metadata(job, rows, folder_totals(catalog, target.folder)),
+        **counts,
+        "removed": outcome.removed,
+    }
+    return MaterializeResult(
+        asset_key=asset_key,
+        metadata=metadata,
+        check_results=[unit_errors_check(job, folder.policy.check, asset_key)],
+    )
 
 
 def _known(catalog: Any, folder: str, integration: str, keys: list[str]) -> dict[str, Any]:

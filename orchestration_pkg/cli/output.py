@@ -10,8 +10,8 @@ from orchestration_pkg.cli.common import out
 from orchestration_pkg.core.models import JobResult, JobStatus, UnitError
 
 MAX_SHOWN_ERRORS = 50
-# Stats a prefix sync records on its job (the sync command prints them on its own line).
-SYNC_STATS = frozenset({"listed", "removed"})
+# Stats a prefix sync or a watch batch records on its job (shown on their own line).
+SYNC_STATS = ("listed", "events", "removed")
 
 # Outcome of ``register`` (the JSON's "outcome"): exit code and stderr warning follow from it.
 OK, PARTIAL, EMPTY, NOTHING, FAILED = (
@@ -71,7 +71,8 @@ def unit_line(e: UnitError, *, code: bool = False) -> str:
     return f"{where}: [{e.code}] {message}" if code else f"{where}: {message}"
 
 
-def print_job(result: JobResult) -> None:
+def print_job(result: JobResult, *, sync_line: bool = True) -> None:
+    """The human summary of a job (``sync_line``: its listed/events/removed counts too)."""
     colour = {"DONE": "green", "FAILED": "red", "PENDING": "yellow"}[result.status.value]
     out.print(
         f"job [bold]{escape(result.job_id)}[/] → folder [bold]{escape(result.folder)}[/]: "
@@ -87,6 +88,9 @@ def print_job(result: JobResult) -> None:
     )
     if result.retry_of:
         out.print(f"  retry of job {result.retry_of}", markup=False, highlight=False)
+    synced = [f"{k} {result.stats[k]:g}" for k in SYNC_STATS if k in result.stats]
+    if synced and sync_line:
+        out.print(f"  sync: {' · '.join(synced)}", markup=False, highlight=False)
     media = {k: v for k, v in result.stats.items() if k not in SYNC_STATS}
     if media:
         totals = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sorted(media.items()))

@@ -94,7 +94,7 @@ def sync(
     if as_json:
         print_json(result.as_json())
     else:
-        print_job(job)
+        print_job(job, sync_line=False)  # the sync line below says more
         out.print(
             f"  sync {result.prefix or '(whole bucket)'}: listed {result.listed} · added "
             f"{result.added} · updated {result.updated} · removed {result.removed} · "

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 def _summary(result: WatchResult) -> str:
     job = f"job {result.job.job_id} {result.status}" if result.job else "no job"
+    if len(result.jobs) > 1:
+        job += f" (of {len(result.jobs)} jobs)"
     head = f"watch {result.integration} → {result.folder} ({result.mode}): {job}"
     counts = (
         f"added {result.added} · updated {result.updated} · removed {result.removed} · "
@@ -35,8 +37,11 @@ def _summary(result: WatchResult) -> str:
     if result.mode == "notifications":
         counts += (
             f" · messages {result.messages} · events {result.events} · ignored "
-            f"{result.ignored} · poison {result.poison}"
+            f"{result.ignored} · poison {result.poison} · batches {result.batches} · "
+            f"superseded {result.superseded} · pending {result.pending}"
         )
+        if result.gave_up:
+            counts += f" · gave up {result.gave_up}"
     else:
         counts += f" · listed {result.listed}"
     return f"{head}: {counts}"
@@ -59,7 +64,9 @@ def watch(
     """Register what changed under watch.prefix into watch.folder: drain the bucket's event
     queue when watch.notifications is set (no listing), else sync the prefix (one listing).
 
-    Messages are deleted only once their objects are committed: a crash re-delivers them.
+    Messages are deleted only once their events are committed to the catalog's inbox (a crash
+    re-delivers them); the inbox's batches are then applied, a failed one again next time
+    (at most watch.max_batch_attempts times).
     Without --once it runs until SIGINT/SIGTERM. Exit 0 when done, 1 when a --once job
     failed, 2 for usage/config errors.
     """

@@ -1,15 +1,25 @@
-"""The polling side of ``watch:``: a sensor per watched integration that turns new and changed
-objects into batch partitions of the folder asset.
+"""The Dagster side of ``watch:``: a sensor per watched integration that turns what changed
+under the prefix into batch partitions of the folder asset, one run per batch.
 
-Each tick makes ONE capped pass: it lists at most ``watch.max_keys_per_tick`` objects after the
-cursor's position, compares that page with the catalog (one range query: key → ETag, size),
-and chunks the new or changed objects into batches within the engine's limits (≤ 1000 files,
-≤ 100 videos). Every batch becomes one dynamic partition whose key is derived from its content
-(first key + keys and ETags), and one run request with that key as run key: a tick evaluated
-twice yields the same run keys, which Dagster launches once. When the listing ends the cursor
-wraps to the start. The cursor is ``{"after": <key>, "pass": <n>}``: bounded whatever the
-bucket holds. Deletions are not seen by polling: the ``watch_sync_<integration>`` schedule
-runs a full prefix sync that applies ``on_delete``.
+**Polling** (no ``watch.notifications``): each tick makes ONE capped pass step: it lists at
+most ``watch.max_keys_per_tick`` objects after the cursor's position, compares that page with
+the catalog (one range query: key → ETag, size), and chunks the new or changed objects into
+batches (≤ 1000 files, ≤ 100 videos). Every batch becomes one dynamic partition whose key is
+derived from its content (first key + keys and ETags). When the listing ends the cursor wraps
+to the start. The cursor is ``{"after": <key>, "pass": <n>}``: bounded whatever the bucket
+holds. Deletions are not seen by polling: the ``watch_sync_<integration>`` schedule runs a
+full prefix sync that applies ``on_delete``.
+
+**Notifications** (``watch.notifications``): each tick receives up to ``max_messages`` queue
+messages, stores their events in the catalog's inbox and only then deletes the messages
+(:class:`~orchestration_pkg.core.notifications.NotificationConsumer.collect`, as
+``orchestration-pkg watch`` does), cuts pending events into batches (``ev-…`` partitions) and
+requests one run per pending batch; the run applies the batch and marks its events done. No
+cursor: the queue and the inbox hold the state.
+
+Both: a tick evaluated twice yields the same run keys, which Dagster launches once; a batch
+whose run failed is requested again under the next attempt's run key, at most
+``watch.max_batch_attempts`` runs (:mod:`.watch_attempts`).
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from dagster import (
     AddDynamicPartitionsRequest,
@@ -30,19 +41,23 @@ from dagster import (
     sensor,
 )
 
+from orchestration_pkg.core.batching import (
+    MAX_FILES_PER_BATCH,
+    MAX_VIDEOS_PER_BATCH,
+    is_video,
+    split_batches,
+)
 from orchestration_pkg.core.catalog import Catalog
+from orchestration_pkg.core.catalog import inbox as ib
 from orchestration_pkg.core.catalog.sync_queries import etags_in_range
 from orchestration_pkg.core.config import AnyIntegrationConfig
-from orchestration_pkg.core.engine import RegistrationOptions
 from orchestration_pkg.core.errors import NotFoundError
-from orchestration_pkg.core.manifest import guess_media_kind
-from orchestration_pkg.core.models import MediaKind, ObjectInfo
+from orchestration_pkg.core.models import ObjectInfo
+from orchestration_pkg.core.notifications.batches import plan_batches
+from orchestration_pkg.core.notifications.consumer import INBOX_RETENTION, consumer_for
 from orchestration_pkg.core.storage import Storage
 from orchestration_pkg.resources.platform import PlatformResource
-
-_LIMITS = RegistrationOptions()
-MAX_FILES_PER_BATCH = _LIMITS.max_images_per_batch
-MAX_VIDEOS_PER_BATCH = _LIMITS.max_videos_per_batch
+from orchestration_pkg.sensors.watch_attempts import plan_attempts, run_key
 
 
 def ident(name: str) -> str:
@@ -93,21 +108,10 @@ class WatchBatch:
 def chunk(objects: Iterable[ObjectInfo], max_files: int = MAX_FILES_PER_BATCH) -> list[WatchBatch]:
     """Objects in listing order → batches of ≤ ``max_files`` (≤ MAX_FILES_PER_BATCH) files,
     ≤ MAX_VIDEOS_PER_BATCH videos."""
-    max_files = min(max_files, MAX_FILES_PER_BATCH)
-    batches: list[WatchBatch] = []
-    batch = WatchBatch()
-    for info in objects:
-        video = guess_media_kind(info.key) is MediaKind.VIDEO
-        if batch.objects and (
-            len(batch.objects) >= max_files or (video and batch.videos >= MAX_VIDEOS_PER_BATCH)
-        ):
-            batches.append(batch)
-            batch = WatchBatch()
-        batch.objects.append(info)
-        batch.videos += video
-    if batch.objects:
-        batches.append(batch)
-    return batches
+    return [
+        WatchBatch(objects=part, videos=sum(is_video(o.key) for o in part))
+        for part in split_batches(objects, key=lambda o: o.key, max_files=max_files)
+    ]
 
 
 def _changed(info: ObjectInfo, known: tuple[str | None, int | None] | None) -> bool:
@@ -153,13 +157,119 @@ def plan_tick(
     return chunk(todo, watch.batch_size), new, len(page)
 
 
+@dataclass(frozen=True)
+class _SensorSpec:
+    """What a watch sensor's tick needs besides the context and the platform."""
+
+    cfg: AnyIntegrationConfig
+    job_name: str
+    op_name: str
+    partitions_name: str
+
+    @property
+    def max_attempts(self) -> int:
+        assert self.cfg.watch is not None
+        return self.cfg.watch.max_batch_attempts
+
+    def tags(self, mode: str, attempt: int, size: int) -> dict[str, str]:
+        return {
+            "orchestration_pkg/integration": self.cfg.name,
+            "orchestration_pkg/watch_mode": mode,
+            "orchestration_pkg/watch_attempt": str(attempt),
+            "orchestration_pkg/batch_files": str(size),
+        }
+
+    def result(
+        self, requests: list[RunRequest], skip: str, cursor: str | None = None
+    ) -> SensorResult:
+        if not requests:
+            return SensorResult(skip_reason=SkipReason(skip), cursor=cursor)
+        keys = [r.partition_key for r in requests if r.partition_key]
+        return SensorResult(
+            run_requests=requests,
+            dynamic_partitions_requests=[AddDynamicPartitionsRequest(self.partitions_name, keys)],
+            cursor=cursor,
+        )
+
+
+def _polling_tick(
+    context: SensorEvaluationContext, platform: PlatformResource, spec: _SensorSpec
+) -> SensorResult:
+    cursor = WatchCursor.load(context.cursor)
+    batches, new, listed = plan_tick(
+        platform.storage(spec.cfg.name), platform.catalog(), spec.cfg, cursor
+    )
+    by_key = {b.partition_key: b for b in batches}
+    plan = plan_attempts(context.instance, spec.job_name, by_key, spec.max_attempts)
+    for key, reason in plan.give_up.items():
+        first = by_key[key].objects[0].key
+        context.log.warning(f"watch {spec.cfg.name}: batch {key} (first key {first!r}) {reason}")
+    requests = [
+        RunRequest(
+            run_key=run_key(key, attempt),
+            partition_key=key,
+            run_config={"ops": {spec.op_name: {"config": by_key[key].config()}}},
+            tags={
+                **spec.tags("polling", attempt, len(by_key[key].objects)),
+                "orchestration_pkg/watch_pass": str(cursor.passes),
+            },
+        )
+        for key, attempt in plan.request
+    ]
+    skip = f"{listed} object(s) listed, none new or changed"
+    if batches:
+        skip = (
+            f"{listed} object(s) listed; {len(plan.running)} batch(es) running, "
+            f"{len(plan.give_up)} given up"
+        )
+    return spec.result(requests, skip, new.dump())
+
+
+def _events_tick(
+    context: SensorEvaluationContext, platform: PlatformResource, spec: _SensorSpec
+) -> SensorResult:
+    cfg, catalog = spec.cfg, platform.catalog()
+    assert cfg.watch is not None
+    consumer = consumer_for(cfg, catalog, platform.storage(cfg.name))
+    target = consumer.target
+    drained = consumer.new_result()
+    consumer.collect(drained)  # events in the inbox first, then the messages deleted
+    ib.prune(catalog, target.integration, target.folder, INBOX_RETENTION)
+    plan_batches(catalog, target, cfg.watch.max_keys_per_tick)
+    pending = {p.batch: p for p in ib.pending_batches(catalog, target.integration, target.folder)}
+    plan = plan_attempts(context.instance, spec.job_name, pending, spec.max_attempts)
+    gave_up = 0
+    for key, reason in plan.give_up.items():
+        gave_up += consumer.give_up(key, f"{reason}; run `orchestration-pkg sync {cfg.name}`")
+        context.log.warning(f"watch {cfg.name}: batch {key} {reason}")
+    requests = [
+        RunRequest(
+            run_key=run_key(key, attempt),
+            partition_key=key,
+            run_config={"ops": {spec.op_name: {"config": {"events": True}}}},
+            tags=spec.tags("notifications", attempt, pending[key].events),
+        )
+        for key, attempt in plan.request
+    ]
+    summary = (
+        f"{drained.messages} message(s), {drained.stored} new event(s), {drained.ignored} "
+        f"ignored, {drained.poison} poison; {len(pending)} batch(es) pending, "
+        f"{len(plan.running)} running, {len(plan.give_up)} given up ({gave_up} event(s))"
+    )
+    context.log.info(f"watch {cfg.name}: {summary}")
+    return spec.result(requests, summary)
+
+
 def build_watch_sensor(
     cfg: AnyIntegrationConfig, job_name: str, op_name: str, partitions_name: str
 ) -> SensorDefinition:
-    """``watch_sensor_<integration>``: batch partitions + run requests, one capped pass a tick
-    (``op_name``: the folder asset's op, whose config carries the batch)."""
+    """``watch_sensor_<integration>``: batch partitions + run requests, one capped step a tick
+    (bucket notifications when ``watch.notifications`` is set, else a capped listing)."""
     watch = cfg.watch
     assert watch is not None
+    spec = _SensorSpec(cfg, job_name, op_name, partitions_name)
+    source = "drains the bucket's event queue" if watch.notifications else "polls"
+    tick: Any = _events_tick if watch.notifications else _polling_tick
 
     @sensor(
         name=f"watch_sensor_{ident(cfg.name)}",
@@ -167,37 +277,24 @@ def build_watch_sensor(
         minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.STOPPED,
         description=(
-            f"Polls {cfg.location()}{watch.prefix} and registers new or changed objects into "
-            f"folder '{watch.folder}', one batch partition per run (integration {cfg.name})"
+            f"{source.capitalize()} for {cfg.location()}{watch.prefix} and registers new or "
+            f"changed objects into folder '{watch.folder}', one batch partition per run "
+            f"(integration {cfg.name})"
         ),
     )
     def _watch_sensor(context: SensorEvaluationContext, platform: PlatformResource):
-        storage = platform.storage(cfg.name)
-        cursor = WatchCursor.load(context.cursor)
-        batches, new, listed = plan_tick(storage, platform.catalog(), cfg, cursor)
-        keys = [b.partition_key for b in batches]
-        requests = [
-            RunRequest(
-                run_key=key,
-                partition_key=key,
-                run_config={"ops": {op_name: {"config": batch.config()}}},
-                tags={
-                    "orchestration_pkg/integration": cfg.name,
-                    "orchestration_pkg/watch_pass": str(cursor.passes),
-                    "orchestration_pkg/batch_files": str(len(batch.objects)),
-                },
-            )
-            for key, batch in zip(keys, batches, strict=True)
-        ]
-        if not requests:
-            return SensorResult(
-                skip_reason=SkipReason(f"{listed} object(s) listed, none new or changed"),
-                cursor=new.dump(),
-            )
-        return SensorResult(
-            run_requests=requests,
-            dynamic_partitions_requests=[AddDynamicPartitionsRequest(partitions_name, keys)],
-            cursor=new.dump(),
-        )
+        return tick(context, platform, spec)
 
     return _watch_sensor
+
+
+__all__ = [
+    "MAX_FILES_PER_BATCH",
+    "MAX_VIDEOS_PER_BATCH",
+    "WatchBatch",
+    "WatchCursor",
+    "build_watch_sensor",
+    "chunk",
+    "ident",
+    "plan_tick",
+]

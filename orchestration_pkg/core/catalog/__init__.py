@@ -25,6 +25,7 @@ from orchestration_pkg.core.catalog.schema import (
     normalize_db_url,
     redact_db_url,
     unit_errors,
+    watch_events,
 )
 from orchestration_pkg.core.catalog.writer import FileWriter
 
@@ -44,4 +45,5 @@ __all__ = [
     "normalize_db_url",
     "redact_db_url",
     "unit_errors",
+    "watch_events",
 ]

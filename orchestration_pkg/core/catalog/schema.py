@@ -207,6 +207,35 @@ gateway_tokens = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
+# 0006: the watch inbox. Bucket events a queue delivered, kept until a batch applied them (a
+# Dagster run may start minutes after the sensor tick that received them). ``sequence`` is the
+# event's order among one key's events: the sequencer as 64 zero-padded upper-case hex digits
+# (S3 and Azure sequencers are hex strings), then ``|`` and the event time (ISO, UTC).
+watch_events = sa.Table(
+    "op_watch_events",
+    metadata,
+    sa.Column("id", _BIGID, primary_key=True, autoincrement=True),
+    sa.Column("integration", sa.String(255), nullable=False),
+    sa.Column("folder", sa.String(255), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # created | removed
+    sa.Column("etag", sa.Text, nullable=True),
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("sequence", sa.String(128), nullable=False),
+    sa.Column("event_time", UTCDateTime, nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("batch", sa.String(64), nullable=True),  # the partition key that applies it
+    sa.Column("status", sa.String(12), nullable=False),  # pending|done|superseded|failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("job_id", sa.String(32), nullable=True),  # the job that applied it
+    sa.Column("error", sa.Text, nullable=True),  # why its batch was given up
+    sa.Column("done_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint(
+        "integration", "folder", "key", "kind", "sequence", name="uq_op_watch_events_event"
+    ),
+    sa.Index("ix_op_watch_events_state", "integration", "folder", "status", "batch"),
+)
+
 # --------------------------------------------------------------------------- URL helpers
 
 

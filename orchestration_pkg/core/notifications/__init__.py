@@ -1,5 +1,6 @@
-"""Bucket event notifications: the event path of ``watch`` (S3 → SQS, Azure Event Grid →
-Storage Queue). See :mod:`.consumer` for the drain and its at-least-once guarantee."""
+"""Bucket event notifications: the event path of ``watch`` and of the Dagster watch sensor
+(S3 → SQS, Azure Event Grid → Storage Queue). See :mod:`.consumer` for the drain into the
+catalog's inbox and its at-least-once guarantee, :mod:`.batches` for applying the inbox."""
 
 from orchestration_pkg.core.notifications.consumer import (
     NotificationConsumer,

@@ -1,13 +1,15 @@
-"""One drain of a bucket's event queue: receive → parse → reduce → one job → delete messages.
+"""One watch evaluation on the event path: receive → parse → inbox → delete → apply batches.
 
-At-least-once, nothing lost: a message is deleted from its queue only after the job that
-registered its objects (and applied its deletions) committed, or recorded them as unit
-errors. A crash or a failed job before that leaves the messages in the queue: they come back
-after their visibility timeout and the next drain registers the same objects again, which
-upserts the same rows (idempotent). No listing: created keys go to the engine as
-:class:`ListedItem` rows carrying the event's size and ETag (``fetch`` as for ``sync``:
-``auto`` probes media metadata, ``head`` HEADs, ``none`` trusts the event); deleted keys get
-the watch's ``on_delete`` in short transactions after the job's writes committed.
+At-least-once, nothing lost: the events of the received messages are written to the catalog's
+inbox (``op_watch_events``) in one short idempotent transaction, and only then are the
+messages deleted from the queue. A crash before that re-delivers them, and storing them again
+is a no-op (unique per integration, folder, key, kind and sequence). The pending events are
+then cut into batches and applied (:mod:`.batches`): here inline, one engine job per batch;
+the Dagster watch sensor does the same up to the inbox and requests one run per batch instead.
+A batch whose job FAILED stays pending and is tried again by the next evaluation, up to
+``watch.max_batch_attempts`` times, then given up (its events marked ``failed`` with the
+reason). No listing: created keys are registered from the event's size and ETag
+(``fetch`` as for ``sync``); deleted keys get the watch's ``on_delete``.
 
 Unreadable messages are poison: counted, logged by id (never their body, which may carry
 signed URLs), and deleted (``poison: delete``) or left to the queue's dead-letter policy.
@@ -16,34 +18,33 @@ signed URLs), and deleted (``poison: delete``) or left to the queue's dead-lette
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 
 from orchestration_pkg.core.catalog import Catalog
-from orchestration_pkg.core.catalog.sync_queries import delete_rows, mark_removed, rows_for_urls
+from orchestration_pkg.core.catalog import inbox as ib
 from orchestration_pkg.core.config import AnyIntegrationConfig, AppConfig
-from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions
-from orchestration_pkg.core.engine_plan import ListedItem
+from orchestration_pkg.core.engine import RegistrationOptions
 from orchestration_pkg.core.errors import ConfigError
-from orchestration_pkg.core.models import (
-    JobResult,
-    JobStatus,
-    ManifestFlags,
-    MediaMetadata,
-    ObjectInfo,
+from orchestration_pkg.core.models import JobResult, JobStatus
+from orchestration_pkg.core.notifications.batches import (
+    BatchOutcome,
+    WatchTarget,
+    apply_batch,
+    plan_batches,
 )
-from orchestration_pkg.core.notifications.events import (
-    BucketEvent,
-    PoisonMessage,
-    reduce_events,
-)
+from orchestration_pkg.core.notifications.events import BucketEvent, PoisonMessage
 from orchestration_pkg.core.providers.base import Notifications, OnDelete
 from orchestration_pkg.core.registration import build_storage, with_policies
 from orchestration_pkg.core.storage import Storage
-from orchestration_pkg.core.urls import redact_url
 
 log = logging.getLogger(__name__)
+
+# Settled inbox events are kept this long: SQS keeps a message at most 14 days, so a later
+# copy of an applied event still finds it (per-key order across drains), then they go.
+INBOX_RETENTION = timedelta(days=14)
+MAX_ROUNDS = 100  # plan → apply rounds of one evaluation (held-back keys get their turn)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ class WatchResult:
     folder: str
     integration: str
     prefix: str
-    job: JobResult | None = None
+    job: JobResult | None = None  # the (first failed, else last) job of the evaluation
+    jobs: list[str] = field(default_factory=list)
     added: int = 0
     updated: int = 0
     removed: int = 0
@@ -89,11 +91,32 @@ class WatchResult:
     poison: int = 0
     events: int = 0
     ignored: int = 0
+    stored: int = 0  # events new to the inbox (the rest were stored before: re-deliveries)
     deleted_messages: int = 0
+    batches: int = 0
+    superseded: int = 0
+    gave_up: int = 0
+    pending: int = 0
 
     @property
     def status(self) -> str:
         return self.job.status.value if self.job else "IDLE"
+
+    def add(self, outcome: BatchOutcome) -> None:
+        """Count one applied batch in."""
+        self.batches += 1
+        self.superseded += outcome.superseded
+        job = outcome.job
+        if job is None:
+            return
+        self.jobs.append(job.job_id)
+        if self.job is None or self.job.status is JobStatus.DONE:
+            self.job = job
+        self.added += outcome.added
+        self.updated += outcome.updated
+        self.removed += outcome.removed
+        self.unchanged += outcome.unchanged
+        self.failed += outcome.failed
 
     def as_json(self) -> dict[str, Any]:
         job = self.job
@@ -118,37 +141,23 @@ class WatchResult:
             data["listed"] = self.listed
         else:
             data.update(
+                jobs=self.jobs,
                 messages=self.messages,
                 poison=self.poison,
                 events=self.events,
                 ignored=self.ignored,
+                stored=self.stored,
                 deleted_messages=self.deleted_messages,
+                batches=self.batches,
+                superseded=self.superseded,
+                gave_up=self.gave_up,
+                pending=self.pending,
             )
         return data
 
 
-@dataclass
-class _EventItems:
-    """The engine's row source: one :class:`ListedItem` per created/overwritten key."""
-
-    storage: Storage
-    events: list[BucketEvent]
-    flags: ManifestFlags = field(default_factory=ManifestFlags)
-
-    def __iter__(self) -> Iterator[ListedItem]:
-        for number, event in enumerate(self.events, start=1):
-            yield ListedItem(
-                row=number,
-                url=self.storage.canonical_url(event.key),
-                given=MediaMetadata(file_size=event.size),
-                listed=ObjectInfo(
-                    key=event.key, size=event.size, etag=event.etag, last_modified=event.time
-                ),
-            )
-
-
 class NotificationConsumer:
-    """Drains one queue into one folder for one storage integration."""
+    """Drains one queue into the inbox of one folder, and applies the inbox's batches."""
 
     def __init__(
         self,
@@ -161,15 +170,29 @@ class NotificationConsumer:
         key_prefix: str,
         on_delete: OnDelete = "mark",
         settings: Notifications,
+        max_batch_attempts: int = 3,
+        max_events: int = 5000,
     ) -> None:
         self.catalog = catalog
         self.storage = storage
         self.queue = queue
-        self.folder = folder
-        self.bucket = bucket
-        self.key_prefix = key_prefix
-        self.on_delete = on_delete
+        self.target = WatchTarget(storage.name, folder, bucket, key_prefix, on_delete)
         self.settings = settings
+        self.max_batch_attempts = max_batch_attempts
+        self.max_events = max_events
+
+    @property
+    def folder(self) -> str:
+        return self.target.folder
+
+    def new_result(self) -> WatchResult:
+        target = self.target
+        return WatchResult(
+            mode="notifications",
+            folder=target.folder,
+            integration=target.integration,
+            prefix=target.key_prefix,
+        )
 
     def receive(self) -> list[QueueMessage]:
         """Up to ``max_messages`` distinct messages (the latest handle of a redelivered one)."""
@@ -184,14 +207,9 @@ class NotificationConsumer:
                 break
         return list(seen.values())
 
-    def drain(self, options: RegistrationOptions | None = None) -> WatchResult:
-        """One evaluation: see the module docstring."""
-        result = WatchResult(
-            mode="notifications",
-            folder=self.folder,
-            integration=self.storage.name,
-            prefix=self.key_prefix,
-        )
+    def collect(self, result: WatchResult) -> None:
+        """Receive a capped number of messages, store their in-scope events in the inbox (one
+        transaction), THEN delete them (poison too, unless ``poison: leave``)."""
         messages = self.receive()
         result.messages = len(messages)
         events: list[BucketEvent] = []
@@ -200,14 +218,9 @@ class NotificationConsumer:
         for arrival, message in enumerate(messages):
             try:
                 parsed = self.queue.parse(message, arrival)
-            except PoisonMessage as exc:
-                log.warning("poison message %s on %s: %s", message.id, self.queue.name, exc)
-                poison.append(message)
-                continue
             except Exception as exc:  # never let one message stop the consumer
-                log.warning(
-                    "poison message %s on %s: %s", message.id, self.queue.name, type(exc).__name__
-                )
+                reason = str(exc) if isinstance(exc, PoisonMessage) else type(exc).__name__
+                log.warning("poison message %s on %s: %s", message.id, self.queue.name, reason)
                 poison.append(message)
                 continue
             events.extend(parsed)
@@ -216,59 +229,62 @@ class NotificationConsumer:
         result.events = len(events)
         relevant = [e for e in events if self._in_scope(e)]
         result.ignored = len(events) - len(relevant)
-        last = reduce_events(relevant)
-        created = sorted((e for e in last.values() if not e.deleted), key=lambda e: e.key)
-        gone = sorted((e for e in last.values() if e.deleted), key=lambda e: e.key)
-        if created or gone:
-            result.job = self._register(created, gone, options, result)
-        done = result.job is None or result.job.status is JobStatus.DONE
-        # at-least-once: a failed job leaves its messages for redelivery
-        to_delete = (good if done else []) + (poison if self.settings.poison == "delete" else [])
+        target = self.target
+        result.stored = ib.add_events(self.catalog, target.integration, target.folder, relevant)
+        # at-least-once: the events are committed, the messages may go
+        to_delete = good + (poison if self.settings.poison == "delete" else [])
         if to_delete:
             result.deleted_messages = self.queue.delete(to_delete)
-        return result
 
     def _in_scope(self, event: BucketEvent) -> bool:
         return (
-            event.bucket == self.bucket
-            and event.key.startswith(self.key_prefix)
+            event.bucket == self.target.bucket
+            and event.key.startswith(self.target.key_prefix)
             and not event.key.endswith("/")  # "folder" markers are not files
         )
 
-    def _register(
-        self,
-        created: list[BucketEvent],
-        gone: list[BucketEvent],
-        options: RegistrationOptions | None,
-        result: WatchResult,
-    ) -> JobResult:
-        def finalize(job: JobResult) -> None:
-            removed = self._apply_deletions(gone)
-            result.removed = removed
-            job.stats = {**job.stats, "events": len(created) + len(gone), "removed": removed}
-
-        engine = RegistrationEngine(self.catalog, self.storage)
-        job = engine.register(
-            _EventItems(self.storage, created),
-            self.folder,
-            options,
-            manifest_name=f"watch {redact_url(self.storage.canonical_url(self.key_prefix))}",
-            finalize=finalize,
+    def give_up(self, batch: str, reason: str) -> int:
+        """Stop trying a batch: its pending events become ``failed`` with ``reason``."""
+        target = self.target
+        count = ib.give_up(self.catalog, target.integration, target.folder, batch, reason)
+        log.warning(
+            "watch %s: gave up batch %s (%d events): %s", target.integration, batch, count, reason
         )
-        if job.status is JobStatus.DONE:
-            result.added, result.updated, result.unchanged = job.created, job.updated, job.unchanged
-        result.failed = job.failed
-        return job
+        return count
 
-    def _apply_deletions(self, gone: list[BucketEvent]) -> int:
-        if not gone or self.on_delete == "keep":
-            return 0
-        folder_id = self.catalog.get_folder(self.folder).id
-        urls = [self.storage.canonical_url(e.key) for e in gone]
-        rows = list(rows_for_urls(self.catalog, folder_id, self.storage.name, urls))
-        if self.on_delete == "remove":
-            return delete_rows(self.catalog, [r.id for r in rows])
-        return mark_removed(self.catalog, [r.id for r in rows if r.removed_at is None])
+    def apply_pending(self, options: RegistrationOptions | None, result: WatchResult) -> None:
+        """Plan and apply the inbox's pending batches, each at most once per evaluation."""
+        target = self.target
+        ib.prune(self.catalog, target.integration, target.folder, INBOX_RETENTION)
+        tried: set[str] = set()
+        for _ in range(MAX_ROUNDS):
+            plan_batches(self.catalog, target, self.max_events)
+            todo = [
+                b
+                for b in ib.pending_batches(self.catalog, target.integration, target.folder)
+                if b.batch not in tried
+            ]
+            if not todo:
+                break
+            for pending in todo:
+                tried.add(pending.batch)
+                if pending.attempts >= self.max_batch_attempts:
+                    reason = (
+                        f"gave up after {pending.attempts} failed attempt(s); "
+                        "run `orchestration-pkg sync` to reconcile the folder"
+                    )
+                    result.gave_up += self.give_up(pending.batch, reason)
+                    continue
+                result.add(apply_batch(self.catalog, self.storage, target, pending.batch, options))
+        counts = ib.status_counts(self.catalog, target.integration, target.folder)
+        result.pending = counts.get(ib.PENDING, 0)
+
+    def drain(self, options: RegistrationOptions | None = None) -> WatchResult:
+        """One evaluation: see the module docstring."""
+        result = self.new_result()
+        self.collect(result)
+        self.apply_pending(options, result)
+        return result
 
 
 def make_queue(cfg: AnyIntegrationConfig, storage: Storage, settings: Notifications) -> EventQueue:
@@ -323,30 +339,54 @@ def watch_integration(
             failed=synced.failed,
             listed=synced.listed,
         )
-    root = cfg.listing_root()
-    if root is None:
-        raise ConfigError(f"integration '{cfg.name}' has no bucket to watch")
-    bucket, base_prefix = root
-    folder, rel_prefix, mode = resolve_target(cfg, None, None, None)
+    folder, _, _ = resolve_target(cfg, None, None, None)
     storage = storage or build_storage(cfg)
     opts = with_policies(config, cfg, folder, options)
     own_catalog = catalog is None
     catalog = catalog or Catalog(config.catalog)
     try:
-        consumer = NotificationConsumer(
-            catalog,
-            storage,
-            queue or make_queue(cfg, storage, settings),
-            folder=folder,
-            bucket=bucket,
-            key_prefix=base_prefix + rel_prefix,
-            on_delete=mode,
-            settings=settings,
-        )
-        return consumer.drain(opts)
+        return consumer_for(cfg, catalog, storage, queue).drain(opts)
     finally:
         if own_catalog:
             catalog.dispose()
+
+
+def target_for(cfg: AnyIntegrationConfig) -> WatchTarget:
+    """Folder, bucket, key prefix and ``on_delete`` of an integration's ``watch:`` block."""
+    from orchestration_pkg.core.sync import resolve_target
+
+    root = cfg.listing_root()
+    if root is None:
+        raise ConfigError(f"integration '{cfg.name}' has no bucket to watch")
+    bucket, base_prefix = root
+    folder, rel_prefix, mode = resolve_target(cfg, None, None, None)
+    return WatchTarget(cfg.name, folder, bucket, base_prefix + rel_prefix, mode)
+
+
+def consumer_for(
+    cfg: AnyIntegrationConfig,
+    catalog: Catalog,
+    storage: Storage,
+    queue: EventQueue | None = None,
+) -> NotificationConsumer:
+    """The consumer of an integration's ``watch.notifications`` (the CLI's and the sensor's)."""
+    watch = cfg.watch
+    settings = watch.notifications if watch else None
+    if watch is None or settings is None:
+        raise ConfigError(f"integration '{cfg.name}' has no watch.notifications")
+    target = target_for(cfg)
+    return NotificationConsumer(
+        catalog,
+        storage,
+        queue or make_queue(cfg, storage, settings),
+        folder=target.folder,
+        bucket=target.bucket,
+        key_prefix=target.key_prefix,
+        on_delete=target.on_delete,
+        settings=settings,
+        max_batch_attempts=watch.max_batch_attempts,
+        max_events=watch.max_keys_per_tick,
+    )
 
 
 __all__ = [
@@ -354,6 +394,8 @@ __all__ = [
     "NotificationConsumer",
     "QueueMessage",
     "WatchResult",
+    "consumer_for",
     "make_queue",
+    "target_for",
     "watch_integration",
 ]

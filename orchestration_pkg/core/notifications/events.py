@@ -26,7 +26,7 @@ import binascii
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote, unquote_plus, urlsplit
 
@@ -55,9 +55,20 @@ class BucketEvent:
 
     def order(self) -> tuple[str, str, int]:
         """Sort key within one key's events: sequencer, then time, then arrival."""
-        seq = (self.sequencer or "").upper().rjust(_SEQ_WIDTH, "0") if self.sequencer else ""
-        when = self.time.isoformat() if self.time else ""
-        return seq, when, self.arrival
+        return self.sequence, "", self.arrival
+
+    @property
+    def sequence(self) -> str:
+        """The event's place among one key's events, as one comparable string (what the inbox
+        stores): the sequencer as 64 zero-padded upper-case hex digits ('' without one), ``|``,
+        the event time in ISO UTC. S3 sequencers are hex strings of varying length, Azure's
+        fixed-width hex: padding makes plain string order their numeric order."""
+        seq = self.sequencer.upper().rjust(_SEQ_WIDTH, "0") if self.sequencer else ""
+        when = ""
+        if self.time is not None:
+            aware = self.time if self.time.tzinfo else self.time.replace(tzinfo=timezone.utc)
+            when = aware.astimezone(timezone.utc).isoformat()
+        return f"{seq}|{when}"[:128]
 
 
 def reduce_events(events: Iterable[BucketEvent]) -> dict[str, BucketEvent]:

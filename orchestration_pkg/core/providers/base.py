@@ -74,6 +74,9 @@ class PrefixWatch(StrictModel):
         default=1000, ge=1, le=1000, description="Dagster watch: files per batch run (≤ 1000)"
     )
     ignore_errors: bool = Field(default=True, description="Dagster watch runs: register the rest")
+    max_batch_attempts: int = Field(
+        default=3, ge=1, le=100, description="runs (or watch evaluations) a failed batch gets"
+    )
 
 
 class RetryConfig(StrictModel):
