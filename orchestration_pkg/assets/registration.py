@@ -54,7 +54,7 @@ def manifest(
     storage = platform.storage(config.integration)
     kinds: Counter[str] = Counter()
     bad: list[RowError] = []
-    with open_manifest(config.manifest, storage) as parsed:
+    with open_manifest(config.manifest, storage, platform.app_config().limits) as parsed:
         for entry in parsed:
             if isinstance(entry, RowError):
                 bad.append(entry)

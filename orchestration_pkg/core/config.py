@@ -12,6 +12,7 @@ import yaml
 from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
 
 from orchestration_pkg.core.errors import ConfigError, NotFoundError
+from orchestration_pkg.core.manifest.limits import InputLimits
 from orchestration_pkg.core.policy import FolderPolicy, Quotas, Requirements
 from orchestration_pkg.core.providers.azure.config import (
     AzureAccountKeyAuth,
@@ -106,6 +107,9 @@ class AppConfig(StrictModel):
     )
     retry_units: RetryUnitsConfig = Field(
         default_factory=RetryUnitsConfig, description="automatic retries of transient unit errors"
+    )
+    limits: InputLimits = Field(
+        default_factory=InputLimits, description="what one manifest row may hold"
     )
 
     @model_validator(mode="after")
