@@ -86,9 +86,12 @@ def decode_url_key(url: str, raw_key: str, *, noun: str = "key") -> str:
 
 
 def check_key_size(url: str, key: str, *, provider: str, max_bytes: int) -> None:
-    """Reject an empty object key or one longer than ``max_bytes`` UTF-8 bytes."""
+    """Reject an empty object key, one longer than ``max_bytes`` UTF-8 bytes, or one holding
+    a NUL character (no catalog column can store it)."""
     if not key:
         raise url_error(url, "no object key in URL", "key")
+    if "\x00" in key:
+        raise url_error(url, "object key contains a NUL character (%00)", "key")
     size = len(key.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise url_error(

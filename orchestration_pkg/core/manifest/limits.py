@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestration_pkg.core.errors import ManifestError
 from orchestration_pkg.core.models import ManifestItem
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -267,3 +269,36 @@ def loads_bounded(text: str | bytes) -> Any:
         return json.loads(text)
     except RecursionError:
         raise ValueError("nested too deeply to read") from None
+
+
+# Python refuses to turn more than 4,300 digits into an int (a DoS guard); inside ijson's C
+# parser that refusal leaves an exception set and can crash the interpreter, so such a number
+# must never reach it.
+_INT_DIGITS = sys.get_int_max_str_digits() or 4300
+MAX_DIGIT_RUN = min(4000, _INT_DIGITS - 1)
+_DIGIT_MARKS = bytes(49 if 48 <= i <= 57 else 48 for i in range(256))  # digit → "1", else "0"
+
+
+class DigitRuns:
+    """Watches the bytes given to the JSON parser for a run of :data:`MAX_DIGIT_RUN`
+    digits (across reads): ``ManifestError`` before the parser sees it. Linear, at C speed
+    (``bytes.translate`` and ``find``); a digit run that long inside a string is refused too."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._tail = 0  # digits at the end of what was read so far
+        self._run = b"1" * MAX_DIGIT_RUN
+
+    def check(self, data: bytes) -> None:
+        if not data:
+            return
+        marks = data.translate(_DIGIT_MARKS)
+        lead = len(marks) - len(marks.lstrip(b"1"))
+        if self._tail + lead >= MAX_DIGIT_RUN or marks.find(self._run) >= 0:
+            raise ManifestError(
+                f"{self.label}: a number has more than {MAX_DIGIT_RUN} digits; refused"
+            )
+        if lead == len(marks):
+            self._tail += lead
+        else:
+            self._tail = len(marks) - len(marks.rstrip(b"1"))

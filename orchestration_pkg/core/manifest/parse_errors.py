@@ -53,7 +53,7 @@ class Translate:
         if isinstance(exc, UnicodeDecodeError):
             raise ManifestError(f"{self.label}: not valid UTF-8{where}") from None
         if _bad_number(exc):
-            raise ManifestError(f"{self.label}: a number is too long to read{where}") from None
+            raise ManifestError(f"{self.label}: a number is out of range{where}") from None
         if isinstance(exc, csv.Error):
             raise ManifestError(f"{self.label}: invalid CSV{where}: {exc}") from None
         if isinstance(exc, OSError):
