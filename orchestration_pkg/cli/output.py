@@ -10,8 +10,9 @@ from orchestration_pkg.cli.common import out
 from orchestration_pkg.core.models import JobResult, JobStatus, UnitError
 
 MAX_SHOWN_ERRORS = 50
-# Stats a prefix sync records on its job (the sync command prints them on its own line).
-SYNC_STATS = frozenset({"listed", "removed"})
+# Stats a prefix sync records on its job (the sync command prints them on its own line), and
+# identical rows registered once (printed on their own line).
+SYNC_STATS = frozenset({"listed", "removed", "duplicate_rows"})
 
 # Outcome of ``register`` (the JSON's "outcome"): exit code and stderr warning follow from it.
 OK, PARTIAL, EMPTY, NOTHING, FAILED = (
@@ -87,6 +88,9 @@ def print_job(result: JobResult) -> None:
     )
     if result.retry_of:
         out.print(f"  retry of job {result.retry_of}", markup=False, highlight=False)
+    if result.stats.get("duplicate_rows"):
+        copies = int(result.stats["duplicate_rows"])
+        out.print(f"  {copies} duplicate row(s) registered once", markup=False, highlight=False)
     media = {k: v for k, v in result.stats.items() if k not in SYNC_STATS}
     if media:
         totals = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sorted(media.items()))

@@ -269,6 +269,9 @@ class RegistrationEngine:
             else:
                 key = self.storage.parse_url(entry.url)
             kind = entry.media_kind or guess_media_kind(self.storage.canonical_url(key))
+            if not isinstance(entry, ListedItem) and tally.dedupe.repeated(key, entry):
+                tally.stats["duplicate_rows"] += 1  # an identical earlier row: probed once
+                return None
         except Exception as exc:  # noqa: BLE001 - the per-file boundary: this row's error
             why = failure(exc)
             if isinstance(exc, UrlError):

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orchestration_pkg.core.catalog import FileRecord, UpsertCounts
+from orchestration_pkg.core.dedupe import RowDeduper
 from orchestration_pkg.core.models import (
     JobResult,
     ManifestItem,
@@ -63,6 +64,7 @@ class Tally:
     aborted: bool = False
     quota: QuotaGuard | None = None
     stats: Counter = field(default_factory=Counter)
+    dedupe: RowDeduper = field(default_factory=RowDeduper)
 
     def add_error(
         self, url: str, error: str | Failure, row: int | None, item: dict | None = None
