@@ -165,13 +165,13 @@ class NetworkPolicy:
         self._names: set[str] = set()
         self._suffixes: list[str] = []
         self._networks: list[IPNetwork] = []
-        for entry in self.allow_hosts:
-            self._add(entry)
+        for index, entry in enumerate(self.allow_hosts):
+            self._add(entry, index)
 
     def __repr__(self) -> str:
         return f"NetworkPolicy(allow_hosts={self.allow_hosts!r})"
 
-    def _add(self, entry: str) -> None:
+    def _add(self, entry: str, index: int) -> None:
         text = str(entry).strip().lower().rstrip(".")
         try:
             self._networks.append(
@@ -185,9 +185,9 @@ class NetworkPolicy:
         elif _HOST_NAME.match(text) and "*" not in text:
             self._names.add(text)
         else:
+            # the entry is not repeated: a secret pasted into the wrong field must not be shown
             raise ConfigError(
-                f"allow_hosts: invalid entry {str(entry)[:80]!r} "
-                "(use a host name, *.domain wildcard, IP address or CIDR)"
+                f"allow_hosts[{index}]: not a host name, *.domain wildcard, IP address or CIDR"
             )
 
     def allows_name(self, host: str) -> bool:
