@@ -201,7 +201,7 @@ def _retry_url(storage: Storage, key: str) -> str | None:
     url = storage.canonical_url(key)
     try:
         return url if storage.parse_url(url) == key else None
-    except UrlError:
+    except (UrlError, StorageError):  # malformed, or refused by the network policy
         return None
 
 

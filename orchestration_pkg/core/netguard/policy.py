@@ -228,6 +228,30 @@ class NetworkPolicy:
             )
         return targets
 
+    def check_without_dns(self, url: str) -> None:
+        """The part of :meth:`check_url` that needs no DNS lookup: syntax, scheme, and the
+        address of an IP literal (in any form the C library reads: ``127.1``, ``2130706433``,
+        ``[::ffff:169.254.169.254]``) or a ``localhost`` name. ``StorageError`` (``Forbidden``
+        / ``InvalidUrl``) if refused. For jobs that fetch nothing (``--fetch none``, strict
+        client-only): such URLs must not enter the catalog, to be handed on later."""
+        parts = _split(url)
+        host = parts.host.rstrip(".")
+        if host == "localhost" or host.endswith(".localhost"):
+            if not self.allows_name(host):
+                raise forbidden_url(url, "localhost is loopback; allow it with allow_hosts")
+            return
+        try:
+            infos = socket.getaddrinfo(
+                host, parts.port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+            )
+        except (socket.gaierror, UnicodeError):
+            return  # a host name: checked after resolution, when (and if) it is fetched
+        for *_, sockaddr in infos:
+            address = parse_ip(str(sockaddr[0]))
+            problem = address_problem(address) if address is not None else None
+            if address is not None and problem and not self.allows_address(address):
+                raise self._refusal(url, address, problem, by_name=False)
+
     @staticmethod
     def _refusal(url: str, address: IPAddress, problem: str, by_name: bool) -> StorageError:
         hint = (
