@@ -73,3 +73,46 @@ def test_allow_hosts_still_opens_a_range(tmp_path, socket_connects):
     assert "http://169.254.169.254/latest/meta-data/x.jpg" not in stored
     assert result.failed == len(REFUSED) - 2
     assert socket_connects == []
+
+
+@pytest.mark.parametrize(
+    ("config", "urls"),
+    [
+        (
+            {"provider": "s3", "bucket": "bkt", "prefix": "data/"},
+            ["s3://bkt/data/../x.jpg", "https://bkt.s3.amazonaws.com/data/%2E%2E/x.jpg"],
+        ),
+        (
+            {
+                "provider": "gcs",
+                "bucket": "bkt",
+                "prefix": "data/",
+                "auth": {"method": "anonymous"},
+            },
+            ["gs://bkt/data/../x.jpg", "https://storage.googleapis.com/bkt/data/./x.jpg"],
+        ),
+        (
+            {
+                "provider": "azure",
+                "account_url": "https://acct.blob.core.windows.net",
+                "container": "box",
+                "prefix": "data/",
+                "auth": {"method": "account_key", "account_key": "eHh4"},
+            },
+            ["https://acct.blob.core.windows.net/box/data/../x.jpg"],
+        ),
+        (
+            {"provider": "direct", "url_prefixes": ["https://cdn.example/public/"]},
+            ["https://cdn.example/public/../private/x.jpg", "https://cdn.example/public/%2e%2e/x"],
+        ),
+    ],
+)
+def test_dot_segments_never_leave_a_prefix(config, urls):
+    """``prefix/../other`` is resolved by browsers, proxies and some servers: refused."""
+    from orchestration_pkg.core.config import parse_config
+    from orchestration_pkg.core.errors import UrlError
+
+    storage = build_storage(parse_config({"integrations": [{"name": "i", **config}]}).integration())
+    for url in urls:
+        with pytest.raises(UrlError, match="'.' or '..' path segment"):
+            storage.parse_url(url)
