@@ -44,6 +44,7 @@ class RetryPolicy:
     backoff_seconds: float = 0.25
     max_backoff_seconds: float = 8.0
     object_deadline_seconds: float = 120.0
+    read_timeout_seconds: float = 30.0  # per request (S3, GCS, Azure clients)
 
     def delay(self, attempt: int) -> float:
         """Jittered exponential backoff after failed attempt ``attempt`` (1-based)."""

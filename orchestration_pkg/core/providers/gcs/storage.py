@@ -46,7 +46,7 @@ EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
 # The library's own retries are off: every request is retried by core/retry.py's one policy.
 RETRY = None
-TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+CONNECT_TIMEOUT = 5.0  # the read timeout is retry.read_timeout_seconds
 LIST_PAGE_SIZE = 1000
 LIST_FIELDS = "items(name,size,etag,contentType,updated),nextPageToken"
 STREAM_CHUNK_SIZE = 8 * 1024 * 1024
@@ -140,6 +140,7 @@ class GCSStorage(GCSAccess):
     ) -> None:
         self.config = config
         self.retry_policy = config.retry.policy()
+        self.timeout = (CONNECT_TIMEOUT, self.retry_policy.read_timeout_seconds)
         self.name = config.name
         self.bucket = config.bucket
         self.prefix = config.prefix
@@ -256,7 +257,7 @@ class GCSStorage(GCSAccess):
                 page_size=LIST_PAGE_SIZE,
                 fields=LIST_FIELDS,
                 retry=RETRY,
-                timeout=TIMEOUT,
+                timeout=self.timeout,
             )
             for blob in blobs:
                 if start_after and blob.name <= start_after:
@@ -268,7 +269,7 @@ class GCSStorage(GCSAccess):
         """Object metadata (``objects.get``); ``StorageError(code='NotFound')`` if missing."""
         with self._mapped("GetObjectMetadata", key):
             blob = self._bucket().blob(key)
-            blob.reload(retry=RETRY, timeout=TIMEOUT)
+            blob.reload(retry=RETRY, timeout=self.timeout)
         return _blob_info(blob)
 
     @retried
@@ -290,7 +291,7 @@ class GCSStorage(GCSAccess):
                     raw_download=True,
                     checksum=None,
                     retry=RETRY,
-                    timeout=TIMEOUT,
+                    timeout=self.timeout,
                 )
         except StorageError as err:
             if err.code == "InvalidRange":
@@ -334,8 +335,10 @@ class GCSStorage(GCSAccess):
         """
         with self._mapped("GetObjectMetadata", key):
             blob = self._bucket().blob(key)
-            blob.reload(retry=RETRY, timeout=TIMEOUT)
-            reader = blob.open("rb", chunk_size=STREAM_CHUNK_SIZE, retry=RETRY, timeout=TIMEOUT)
+            blob.reload(retry=RETRY, timeout=self.timeout)
+            reader = blob.open(
+                "rb", chunk_size=STREAM_CHUNK_SIZE, retry=RETRY, timeout=self.timeout
+            )
         return cast(BinaryIO, _MappedReader(reader, self._target(key), self.endpoint_url))
 
     # -- signing --------------------------------------------------------------------------------
@@ -382,7 +385,7 @@ class GCSStorage(GCSAccess):
                 max_results=1,
                 fields="items(name),nextPageToken",
                 retry=RETRY,
-                timeout=TIMEOUT,
+                timeout=self.timeout,
             )
             first.extend(blob.name for blob in islice(blobs, 1))  # emulators ignore max_results
         return f"listed {len(first)} key(s) under {self.canonical_url(self.prefix)}"
