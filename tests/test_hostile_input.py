@@ -321,3 +321,15 @@ def test_a_tiff_whose_second_page_crashed_pillow_registers_its_first(
         catalog.dispose()
     assert result.status is JobStatus.DONE and result.registered == 1, result.unit_errors
     assert (record.width, record.height) == (6, 4)
+
+
+def test_an_unexpected_error_in_the_cli_is_one_line_not_a_traceback(tmp_path):
+    """Whatever escapes every other boundary (here: a catalog URL SQLAlchemy cannot parse)."""
+    from tests.test_cli import run
+
+    config = tmp_path / "c.yaml"
+    config.write_text("catalog: 'notadb://x'\n", encoding="utf-8")
+    proc = run("--config", str(config), "folders")
+    assert proc.returncode in (1, 2)
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
