@@ -173,8 +173,8 @@ def test_allow_list_entries() -> None:
     assert policy.allows_address(ipaddress.ip_address("fd00::1"))
     assert not policy.allows_address(ipaddress.ip_address("10.2.0.1"))
     for bad in ("*", "*.", "files example", "a*.b", ""):
-        with pytest.raises(ConfigError, match="allow_hosts: invalid entry"):
-            NetworkPolicy([bad])
+        with pytest.raises(ConfigError, match=r"allow_hosts\[1\]: not a host name"):
+            NetworkPolicy(["ok.test", bad])
 
 
 def test_a_name_entry_never_opens_cloud_metadata(fake_dns: Any, socket_connects: list[Any]) -> None:

@@ -127,7 +127,9 @@ def test_classify_maps_storage_codes_and_exception_types() -> None:
     assert classify(StorageError("x", code="WhoKnows")) == ("unknown", False)
     assert classify(ProbeError("corrupt")) == ("bad_media", False)
     assert classify(UrlError("bad")) == ("bad_url", False)
-    assert len(set(CODES)) == 13
+    assert classify(KeyError("bug")) == ("internal", False)
+    assert classify(ConnectionResetError(104, "reset")) == ("network", True)
+    assert len(set(CODES)) == 14
 
 
 def test_strict_client_only_rows_and_mismatches_have_their_codes(tmp_path, catalog):

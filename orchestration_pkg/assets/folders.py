@@ -82,7 +82,7 @@ def register_into_folder(
             platform.catalog(),
         )
         opts = with_policies(app, app.integration(storage.name), folder, options)
-        with open_manifest(source, storage) as manifest:
+        with open_manifest(source, storage, app.limits) as manifest:
             rows = FirstKeys(manifest, storage)
             result = RegistrationEngine(catalog, storage).register(
                 rows, folder, opts, manifest_name=source

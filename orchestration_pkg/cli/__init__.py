@@ -6,6 +6,7 @@ one Typer ``app`` of :mod:`orchestration_pkg.cli.common`.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -49,6 +50,13 @@ def main() -> None:
         sys.exit(130)
     except BrokenPipeError:  # e.g. `orchestration-pkg files lake | head`: stop quietly
         _quiet_stdout()
+        sys.exit(1)
+    except Exception as exc:  # a bug: one line naming it, never a traceback (secrets in text)
+        from orchestration_pkg.core.unit_errors import raised_at
+
+        logging.getLogger(__name__).debug("internal error", exc_info=True)
+        where = f"{type(exc).__name__} at {raised_at(exc)}"
+        err.print(f"error: unexpected {where} (details not shown)", markup=False)
         sys.exit(1)
     if _stdout_closed():
         _quiet_stdout()

@@ -10,8 +10,9 @@ from orchestration_pkg.cli.common import out
 from orchestration_pkg.core.models import JobResult, JobStatus, UnitError
 
 MAX_SHOWN_ERRORS = 50
-# Stats a prefix sync or a watch batch records on its job (shown on their own line).
-SYNC_STATS = ("listed", "events", "removed")
+# Stats a prefix sync or a watch batch records on its job (shown on their own line), and
+# identical rows registered once (printed on their own line).
+SYNC_STATS = ("listed", "events", "removed", "duplicate_rows")
 
 # Outcome of ``register`` (the JSON's "outcome"): exit code and stderr warning follow from it.
 OK, PARTIAL, EMPTY, NOTHING, FAILED = (
@@ -88,9 +89,12 @@ def print_job(result: JobResult, *, sync_line: bool = True) -> None:
     )
     if result.retry_of:
         out.print(f"  retry of job {result.retry_of}", markup=False, highlight=False)
-    synced = [f"{k} {result.stats[k]:g}" for k in SYNC_STATS if k in result.stats]
+    synced = [f"{k} {result.stats[k]:g}" for k in SYNC_STATS[:3] if k in result.stats]
     if synced and sync_line:
         out.print(f"  sync: {' · '.join(synced)}", markup=False, highlight=False)
+    if result.stats.get("duplicate_rows"):
+        copies = int(result.stats["duplicate_rows"])
+        out.print(f"  {copies} duplicate row(s) registered once", markup=False, highlight=False)
     media = {k: v for k, v in result.stats.items() if k not in SYNC_STATS}
     if media:
         totals = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sorted(media.items()))

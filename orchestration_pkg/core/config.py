@@ -14,6 +14,7 @@ from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
 from orchestration_pkg.core.errors import ConfigError, NotFoundError
 from orchestration_pkg.core.folders import FolderNameError, validate_folder_name
 from orchestration_pkg.core.gateway.config import GatewayConfig
+from orchestration_pkg.core.manifest.limits import InputLimits
 from orchestration_pkg.core.policy import FolderPolicy, Quotas, Requirements
 from orchestration_pkg.core.providers.azure.config import (
     AzureAccountKeyAuth,
@@ -68,6 +69,7 @@ __all__ = [
     "describe_validation_error",
     "expand_env",
     "load_config",
+    "redact_env_values",
     "parse_config",
     "resolve_config_path",
 ]
@@ -111,6 +113,9 @@ class AppConfig(StrictModel):
     )
     gateway: GatewayConfig = Field(
         default_factory=GatewayConfig, description="orchestration-pkg serve and gateway links"
+    )
+    limits: InputLimits = Field(
+        default_factory=InputLimits, description="what one manifest row may hold"
     )
 
     @model_validator(mode="after")
@@ -198,44 +203,79 @@ class AppConfig(StrictModel):
         raise NotFoundError("several integrations and none marked default: pass --integration")
 
 
-def expand_env(value: Any, path: str = "") -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string; unset VAR is an error."""
+def expand_env(value: Any, path: str = "", found: dict[str, str] | None = None) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string; unset VAR is an error.
+
+    ``found`` (if given) collects each substituted value → the ``${VAR}`` it came from, so
+    that error messages can redact them (:func:`redact_env_values`).
+    """
     if isinstance(value, dict):
-        return {k: expand_env(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        return {
+            k: expand_env(v, f"{path}.{k}" if path else str(k), found) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [expand_env(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [expand_env(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
     def _sub(match: re.Match[str]) -> str:
         var, default = match.group(1), match.group(2)
         if var in os.environ:
-            return os.environ[var]
-        if default is not None:
-            return default
-        raise ConfigError(f"config: environment variable {var} is not set (used at {path})")
+            result = os.environ[var]
+        elif default is not None:
+            result = default
+        else:
+            raise ConfigError(f"config: environment variable {var} is not set (used at {path})")
+        if found is not None and result:
+            found[result] = f"${{{var}}}"
+        return result
 
     return _ENV_REF.sub(_sub, value)
+
+
+def redact_env_values(message: str, found: dict[str, str]) -> str:
+    """``message`` with every value that came from a ``${VAR}`` replaced by ``${VAR}``
+    (longest first, so a value containing another is redacted whole)."""
+    for value in sorted(found, key=len, reverse=True):
+        message = message.replace(value, found[value])
+    return message
 
 
 def describe_validation_error(exc: ValidationError) -> str:
     """``loc: reason; ...`` of a pydantic error, without input values (they may be secrets)."""
     # Pydantic's own str() echoes input values, which may be secrets: print location + reason.
+    # Values under ``auth`` are never repeated; elsewhere a value is shown only when it is a
+    # short plain word (a typo like 'gcp'), never what may be a pasted secret.
     parts = []
     for err in exc.errors(include_input=False, include_url=False):
         path, model = _user_path(err["loc"])
         loc = ".".join(str(p) for p in path) or "(top level)"
-        if err["type"] == "union_tag_invalid" and err["loc"][:1] == ("integrations",):
-            tag = (err.get("ctx") or {}).get("tag", "")
-            allowed = ", ".join(PROVIDERS)
-            parts.append(f"{loc}.provider: unknown provider {tag!r} (allowed: {allowed})")
-            continue
+        if err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx") or {}
+            if "auth" in path:
+                allowed = str(ctx.get("expected_tags", "")).replace("'", "")
+                parts.append(f"{loc}.method: unknown auth method (allowed: {allowed})")
+                continue
+            if err["loc"][:1] == ("integrations",) and len(err["loc"]) == 2:
+                shown = _shown_word(str(ctx.get("tag", "")))
+                allowed = ", ".join(PROVIDERS)
+                parts.append(f"{loc}.provider: unknown provider {shown} (allowed: {allowed})")
+                continue
         message = err["msg"]
+        if "auth" in path and err["type"] == "value_error":
+            message = "invalid value"  # a validator's text may quote what it refused
         if err["type"] == "extra_forbidden" and model is not None and path:
             close = difflib.get_close_matches(str(path[-1]), list(model.model_fields), n=1)
             message += f" (did you mean '{close[0]}'?)" if close else ""
         parts.append(f"{loc}: {message}")
     return "; ".join(parts)
+
+
+def _shown_word(text: str) -> str:
+    """``'text'`` if it is a short plain word, else ``(value not shown)``."""
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,19}", text):
+        return repr(text)
+    return "(value not shown)"
 
 
 def _user_path(loc: tuple[Any, ...]) -> tuple[list[Any], type[Any] | None]:
@@ -262,10 +302,13 @@ def parse_config(data: Any, source: str = "config") -> AppConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping")
+    found: dict[str, str] = {}
+    expanded = expand_env(data, found=found)
     try:
-        return AppConfig.model_validate(expand_env(data))
+        return AppConfig.model_validate(expanded)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None
+        message = redact_env_values(describe_validation_error(exc), found)
+        raise ConfigError(f"{source}: {message}") from None
 
 
 def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path | None:

@@ -47,9 +47,10 @@ from orchestration_pkg.core.models import (
 from orchestration_pkg.core.policy import Quotas, Requirements, frames_of, violations
 from orchestration_pkg.core.probe import ProbeResult, head_object
 from orchestration_pkg.core.quota import QuotaGuard
+from orchestration_pkg.core.record_checks import record_problem
 from orchestration_pkg.core.retry import deadline
 from orchestration_pkg.core.storage import Storage
-from orchestration_pkg.core.unit_errors import Failure, failure
+from orchestration_pkg.core.unit_errors import Failure, failure, guarded
 from orchestration_pkg.core.urls import redact_url
 from orchestration_pkg.core.verify import metadata_mismatches
 
@@ -267,12 +268,18 @@ class RegistrationEngine:
                 key = entry.listed.key
             else:
                 key = self.storage.parse_url(entry.url)
-        except UrlError as exc:
-            why = Failure(f"row {entry.row}, field '{exc.field}': {exc}", ue.BAD_URL)
-            tally.add_error(entry.url, why, entry.row, ue.retry_item(entry))
+            kind = entry.media_kind or guess_media_kind(self.storage.canonical_url(key))
+            if not isinstance(entry, ListedItem) and tally.dedupe.repeated(key, entry):
+                tally.stats["duplicate_rows"] += 1  # an identical earlier row: probed once
+                return None
+        except Exception as exc:  # noqa: BLE001 - the per-file boundary: this row's error
+            why = failure(exc)
+            if isinstance(exc, UrlError):
+                why = Failure(f"row {entry.row}, field '{exc.field}': {exc}", ue.BAD_URL)
+            item = guarded(lambda: ue.retry_item(entry))
+            tally.add_error(entry.url, why, entry.row, None if isinstance(item, Failure) else item)
             tally.aborted |= not opts.ignore_errors
             return None
-        kind = entry.media_kind or guess_media_kind(self.storage.canonical_url(key))
         return Planned(item=entry, key=key, kind=kind)
 
     def _process(
@@ -284,18 +291,19 @@ class RegistrationEngine:
         tally: Tally,
         pool: ThreadPoolExecutor,
     ) -> None:
-        outcomes = list(pool.map(lambda p: self._fetch(p, opts), batch.planned))
+        # guarded: any exception of one file becomes its unit error (the per-file boundary)
+        outcomes = list(pool.map(lambda p: guarded(lambda: self._fetch(p, opts)), batch.planned))
         records: list[FileRecord] = []
         for planned, outcome in zip(batch.planned, outcomes, strict=True):
+            if not isinstance(outcome, Failure):
+                tally.result.bytes_read += outcome.bytes_read
+                tally.result.requests += outcome.requests
+                outcome = guarded(lambda: self._accept(planned, outcome, opts, tally))  # noqa: B023
             if isinstance(outcome, Failure):
                 tally.fail(planned, outcome, self.storage)
                 tally.aborted |= not opts.ignore_errors
                 continue
-            tally.result.bytes_read += outcome.bytes_read
-            tally.result.requests += outcome.requests
-            record = self._record(planned, outcome)
-            if self._assess(planned, record, opts, tally):
-                records.append(record)
+            records.append(outcome)
         if tally.aborted:
             return
         if tally.quota:
@@ -312,10 +320,18 @@ class RegistrationEngine:
         )
         tally.add_written(counts, records)
 
+    def _accept(
+        self, planned: Planned, probe: ProbeResult, opts: RegistrationOptions, tally: Tally
+    ) -> FileRecord | Failure:
+        """The file's catalog record, or why it is refused (fit, verification, rules)."""
+        record = self._record(planned, probe)
+        where = self.storage.canonical_url(planned.key)
+        return record_problem(record, where) or self._assess(planned, record, opts, tally) or record
+
     def _assess(
         self, planned: Planned, record: FileRecord, opts: RegistrationOptions, tally: Tally
-    ) -> bool:
-        """Verify given metadata and apply requirement rules; False = the file is refused."""
+    ) -> Failure | None:
+        """Verify given metadata and apply requirement rules; a Failure = the file is refused."""
         problems: list[str] = []
         if opts.verify_metadata:
             problems += metadata_mismatches(planned.item.given, record.media_metadata)
@@ -335,11 +351,9 @@ class RegistrationEngine:
             broken = []
         problems += broken
         if not problems:
-            return True
+            return None
         where = self.storage.canonical_url(planned.key)
-        tally.fail(planned, Failure(f"{where}: {'; '.join(problems)}", code), self.storage)
-        tally.aborted |= not opts.ignore_errors
-        return False
+        return Failure(f"{where}: {'; '.join(problems)}", code)
 
     def _fetch(self, planned: Planned, opts: RegistrationOptions) -> ProbeResult | Failure:
         """Probe one object within its retry deadline; a :class:`Failure` is the unit error."""
@@ -360,11 +374,8 @@ class RegistrationEngine:
             call = head_object
         # Every request inside retries by the storage's one policy; the object's deadline
         # bounds all of them together (HEAD, ranged reads, re-reads).
-        try:
-            with deadline(self.storage.retry_policy.object_deadline_seconds):
-                return call(self.storage, planned.key)
-        except OrchestrationError as exc:
-            return failure(exc)
+        with deadline(self.storage.retry_policy.object_deadline_seconds):
+            return call(self.storage, planned.key)
 
     def _record(self, planned: Planned, probe: ProbeResult) -> FileRecord:
         item, info = planned.item, probe.info

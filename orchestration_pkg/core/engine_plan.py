@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orchestration_pkg.core.catalog import FileRecord, UpsertCounts
+from orchestration_pkg.core.dedupe import RowDeduper
 from orchestration_pkg.core.models import (
     JobResult,
     ManifestItem,
@@ -22,7 +23,7 @@ from orchestration_pkg.core.models import (
 from orchestration_pkg.core.probe import ProbeResult
 from orchestration_pkg.core.quota import QuotaGuard
 from orchestration_pkg.core.storage import Storage
-from orchestration_pkg.core.unit_errors import STRICT_METADATA, Failure, retry_item
+from orchestration_pkg.core.unit_errors import STRICT_METADATA, Failure, guarded, retry_item
 from orchestration_pkg.core.urls import redact_url
 
 MAX_REPORTED_ERRORS = 10_000
@@ -63,6 +64,7 @@ class Tally:
     aborted: bool = False
     quota: QuotaGuard | None = None
     stats: Counter = field(default_factory=Counter)
+    dedupe: RowDeduper = field(default_factory=RowDeduper)
 
     def add_error(
         self, url: str, error: str | Failure, row: int | None, item: dict | None = None
@@ -84,8 +86,8 @@ class Tally:
 
     def fail(self, planned: Planned, failure: Failure, storage: Storage) -> None:
         """Count the failed unit ``planned``, with the copy of its row a retry needs."""
-        item = retry_item(planned.item, storage, planned.key)
-        self.add_error(planned.item.url, failure, planned.item.row, item)
+        item = guarded(lambda: retry_item(planned.item, storage, planned.key))
+        self.add_error(planned.item.url, failure, planned.item.row, _or_none(item))
 
     def add_warning(self, url: str, warning: str, row: int | None) -> None:
         if len(self.result.warnings) < MAX_REPORTED_ERRORS:
@@ -105,6 +107,10 @@ class Tally:
                 self.stats[f"{r.media_kind}_seconds"] += float(r.media_metadata["duration"])
             if r.frame_count:
                 self.stats["video_frames"] += r.frame_count
+
+
+def _or_none(item: dict | None | Failure) -> dict | None:
+    return None if isinstance(item, Failure) else item
 
 
 # What a row must carry when nothing may be fetched (Encord's names, as users write them).

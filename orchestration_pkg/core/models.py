@@ -8,6 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
 
 class MediaKind(str, enum.Enum):
     """What a registered object is; mirrors the top-level lists of an Encord upload JSON."""
@@ -37,20 +40,22 @@ class MediaMetadata(BaseModel):
     ``imageMetadata`` / ``videoMetadata`` / ``audioMetadata`` keys.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Bounds are the catalog columns' (width/height INTEGER, file_size BIGINT): a value
+    # beyond them is that row's error, never a database error for the whole batch.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     mime_type: str | None = None
-    file_size: int | None = Field(default=None, ge=0)
-    width: int | None = Field(default=None, gt=0)
-    height: int | None = Field(default=None, gt=0)
+    file_size: int | None = Field(default=None, ge=0, le=INT64_MAX)
+    width: int | None = Field(default=None, gt=0, le=INT32_MAX)
+    height: int | None = Field(default=None, gt=0, le=INT32_MAX)
     format: str | None = None
     orientation: int | None = Field(default=None, ge=1, le=8)
     duration: float | None = Field(default=None, ge=0)
     fps: float | None = Field(default=None, gt=0)
-    sample_rate: int | None = Field(default=None, gt=0)
-    bit_depth: int | None = Field(default=None, gt=0)
+    sample_rate: int | None = Field(default=None, gt=0, le=INT32_MAX)
+    bit_depth: int | None = Field(default=None, gt=0, le=INT32_MAX)
     codec: str | None = None
-    num_channels: int | None = Field(default=None, gt=0)
+    num_channels: int | None = Field(default=None, gt=0, le=INT32_MAX)
 
     def is_empty(self) -> bool:
         return not self.model_dump(exclude_none=True)

@@ -16,6 +16,7 @@ from orchestration_pkg.core.config import AnyIntegrationConfig, AppConfig
 from orchestration_pkg.core.engine import Progress, RegistrationEngine, RegistrationOptions
 from orchestration_pkg.core.errors import ManifestError, UrlError
 from orchestration_pkg.core.manifest import Manifest, read_manifest
+from orchestration_pkg.core.manifest.limits import DEFAULT_LIMITS, InputLimits
 from orchestration_pkg.core.models import JobResult
 from orchestration_pkg.core.providers.registry import provider
 from orchestration_pkg.core.storage import Storage
@@ -51,8 +52,11 @@ def is_remote(source: str) -> bool:
 
 
 @contextlib.contextmanager
-def open_manifest(source: str, storage: Storage) -> Iterator[Manifest]:
-    """Open a manifest given as a local path or an object URL in ``storage``; streamed."""
+def open_manifest(
+    source: str, storage: Storage, limits: InputLimits = DEFAULT_LIMITS
+) -> Iterator[Manifest]:
+    """Open a manifest given as a local path or an object URL in ``storage``; streamed.
+    ``limits`` (the config's ``limits:``) bound what one row may hold."""
     if is_remote(source):
         try:
             key = storage.parse_url(source)
@@ -68,7 +72,7 @@ def open_manifest(source: str, storage: Storage) -> Iterator[Manifest]:
             with tempfile.NamedTemporaryFile(prefix="manifest-", suffix=suffix) as tmp:
                 shutil.copyfileobj(stream, tmp, SPOOL_CHUNK)
                 tmp.flush()
-                with read_manifest(tmp.name, name=shown) as manifest:
+                with read_manifest(tmp.name, name=shown, limits=limits) as manifest:
                     yield manifest
         finally:
             stream.close()
@@ -76,7 +80,7 @@ def open_manifest(source: str, storage: Storage) -> Iterator[Manifest]:
     path = Path(source.removeprefix("file://"))
     if not path.is_file():
         raise ManifestError(f"manifest {path} does not exist or is not a file")
-    with read_manifest(path) as manifest:
+    with read_manifest(path, limits=limits) as manifest:
         yield manifest
 
 
@@ -98,7 +102,7 @@ def register_manifest(
     own_catalog = catalog is None
     catalog = catalog or Catalog(config.catalog)
     try:
-        with open_manifest(source, storage) as manifest:
+        with open_manifest(source, storage, config.limits) as manifest:
             engine = RegistrationEngine(catalog, storage)
             return engine.register(
                 manifest, folder, options, manifest_name=source, progress=progress

@@ -3,7 +3,9 @@
 The SDKs' own retry layers are switched off (botocore ``total_max_attempts=1``, google
 ``retry=None``, azure ``retry_total=0``, urllib3 ``Retry(0)``) so that retries never stack:
 a request is tried at most ``max_attempts`` times, with jittered exponential backoff, and only
-for transient errors (:attr:`StorageError.transient`). The engine opens a per-object
+for transient errors (:attr:`StorageError.transient`). One exception is hard-wired in
+azure-storage-blob: its download re-requests a body cut short up to 3 times, 1 s apart, within
+one of our attempts. The engine opens a per-object
 :func:`deadline` around everything one file costs (HEAD, ranged reads): once it has passed, no
 new attempt starts and backoff sleeps are cut short, whatever the provider.
 
@@ -42,6 +44,7 @@ class RetryPolicy:
     backoff_seconds: float = 0.25
     max_backoff_seconds: float = 8.0
     object_deadline_seconds: float = 120.0
+    read_timeout_seconds: float = 30.0  # per request (S3, GCS, Azure clients)
 
     def delay(self, attempt: int) -> float:
         """Jittered exponential backoff after failed attempt ``attempt`` (1-based)."""

@@ -18,8 +18,14 @@ malformed_row     no         the manifest row itself is unusable (a bad field); 
 bad_url           no         the URL is malformed or outside the integration
 strict_metadata   no         a strict client-only row lacks the metadata it must carry
 mismatch          no         ``--verify-metadata``: the manifest disagrees with the object
+internal          no         an unexpected error while processing this one file (a bug)
 unknown           per error  anything else
 ================  =========  ==============================================================
+
+Any exception while one file is processed (probe, metadata, checks) becomes that file's unit
+error (:func:`failure`): a broken connection of any HTTP library is ``network``, anything else
+not foreseen is ``internal``, its message naming the exception class and where it was raised,
+never its text (which may quote a signed URL).
 
 The storage codes the providers' ``errors.py`` modules produce map onto these in
 :data:`STORAGE_CODES`. Each failed unit also keeps a compact copy of its manifest row
@@ -29,11 +35,16 @@ The storage codes the providers' ``errors.py`` modules produce map onto these in
 from __future__ import annotations
 
 import json
+import logging
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from orchestration_pkg.core.errors import ProbeError, StorageError, UrlError
+from orchestration_pkg.core.errors import OrchestrationError, ProbeError, StorageError, UrlError
 from orchestration_pkg.core.models import ManifestItem
+from orchestration_pkg.core.transport import describe_transport, is_tls, transport_cause
 
 if TYPE_CHECKING:
     from orchestration_pkg.core.storage import Storage
@@ -50,6 +61,7 @@ MALFORMED_ROW = "malformed_row"
 BAD_URL = "bad_url"
 STRICT_METADATA = "strict_metadata"
 MISMATCH = "mismatch"
+INTERNAL = "internal"
 UNKNOWN = "unknown"
 
 CODES = (
@@ -65,8 +77,11 @@ CODES = (
     BAD_URL,
     STRICT_METADATA,
     MISMATCH,
+    INTERNAL,
     UNKNOWN,
 )
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # StorageError.code (provider-neutral, see core/providers/*/errors.py) → unit error code.
 STORAGE_CODES = {
@@ -118,7 +133,11 @@ def classify(exc: BaseException) -> tuple[str, bool]:
         return BAD_URL, False
     if isinstance(exc, TimeoutError):
         return TIMEOUT, True
-    return UNKNOWN, False
+    if isinstance(exc, OrchestrationError):
+        return UNKNOWN, False
+    if transport_cause(exc) is not None:
+        return NETWORK, not is_tls(exc)
+    return INTERNAL, False
 
 
 def _unavailable(exc: StorageError) -> bool:
@@ -129,9 +148,36 @@ def _unavailable(exc: StorageError) -> bool:
 
 
 def failure(exc: BaseException) -> Failure:
-    """The :class:`Failure` of ``exc`` (its message never carries a secret)."""
+    """The :class:`Failure` of any exception (its message never carries a secret: our own
+    errors are written so; of others only the class and the place are said)."""
     code, transient = classify(exc)
-    return Failure(str(exc), code, transient)
+    if isinstance(exc, OrchestrationError):
+        return Failure(str(exc), code, transient)
+    cause = transport_cause(exc)
+    if cause is not None:
+        return Failure(f"network error: {describe_transport(cause)}", code, transient)
+    where = raised_at(exc)
+    log.warning("internal error processing one file: %s at %s", type(exc).__name__, where)
+    return Failure(f"internal error: {type(exc).__name__} at {where}", code, transient)
+
+
+def guarded(fn: Callable[[], T]) -> T | Failure:
+    """``fn()``, or the :class:`Failure` of any exception it raises: the per-file boundary
+    (interrupts and exits still propagate)."""
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - one file's error, never the job's
+        return failure(exc)
+
+
+def raised_at(exc: BaseException) -> str:
+    """``package/module.py:LINE`` of the innermost frame of ``exc``'s traceback."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    if not frames:
+        return "an unknown place"
+    frame = frames[-1]
+    parts = PurePath(frame.filename).parts
+    return f"{'/'.join(parts[-2:])}:{frame.lineno}"
 
 
 def retry_item(
@@ -155,7 +201,7 @@ def _retry_url(storage: Storage, key: str) -> str | None:
     url = storage.canonical_url(key)
     try:
         return url if storage.parse_url(url) == key else None
-    except UrlError:
+    except (UrlError, StorageError):  # malformed, or refused by the network policy
         return None
 
 

@@ -8,7 +8,7 @@ through :func:`redact_url`.
 from __future__ import annotations
 
 import re
-from urllib.parse import SplitResult, quote, unquote_to_bytes, urlsplit
+from urllib.parse import SplitResult, quote, unquote, unquote_to_bytes, urlsplit
 
 from orchestration_pkg.core.errors import UrlError
 
@@ -86,7 +86,8 @@ def decode_url_key(url: str, raw_key: str, *, noun: str = "key") -> str:
 
 
 def check_key_size(url: str, key: str, *, provider: str, max_bytes: int) -> None:
-    """Reject an empty object key or one longer than ``max_bytes`` UTF-8 bytes."""
+    """Reject an empty object key, one longer than ``max_bytes`` UTF-8 bytes, one holding
+    a NUL character (no catalog column can store it) or a dot segment."""
     if not key:
         raise url_error(url, "no object key in URL", "key")
     size = len(key.encode("utf-8", "surrogatepass"))
@@ -94,6 +95,17 @@ def check_key_size(url: str, key: str, *, provider: str, max_bytes: int) -> None
         raise url_error(
             url, f"object key is {size} bytes long; {provider} allows {max_bytes}", "key"
         )
+    if "\x00" in key:
+        raise url_error(url, "object key contains a NUL character (%00)", "key")
+    check_no_dot_segments(url, key)
+
+
+def check_no_dot_segments(url: str, path: str, noun: str = "object key") -> None:
+    """Reject a ``.`` or ``..`` path segment (also percent-encoded): browsers, proxies and some
+    servers resolve them, so ``prefix/../other`` would leave the integration's prefix."""
+    for segment in path.split("/"):
+        if segment in (".", "..") or unquote(segment) in (".", ".."):
+            raise url_error(url, f"{noun} has a '.' or '..' path segment", "key")
 
 
 def url_port(parts: SplitResult) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import decimal
 import re
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +52,8 @@ class Translate:
             raise ManifestError(f"{self.label}: invalid JSON{where}: {reason}") from None
         if isinstance(exc, UnicodeDecodeError):
             raise ManifestError(f"{self.label}: not valid UTF-8{where}") from None
+        if _bad_number(exc):
+            raise ManifestError(f"{self.label}: a number is out of range{where}") from None
         if isinstance(exc, csv.Error):
             raise ManifestError(f"{self.label}: invalid CSV{where}: {exc}") from None
         if isinstance(exc, OSError):
@@ -64,6 +67,16 @@ class Translate:
             return self.locate()
         except Exception:
             return None
+
+
+def _bad_number(exc: BaseException) -> bool:
+    """A number ijson could not convert: over Python's 4,300-digit limit for ``int`` (raised
+    inside the C parser's read, hence ``SystemError``) or an exponent ``Decimal`` refuses."""
+    if isinstance(exc, decimal.InvalidOperation):
+        return True
+    if isinstance(exc, SystemError):
+        return "readinto" in str(exc) or "read" in str(exc)
+    return isinstance(exc, ValueError) and "digits" in str(exc)
 
 
 def after(row: int) -> str:

@@ -13,10 +13,11 @@ from orchestration_pkg.core.manifest.formats.csv import open_csv
 from orchestration_pkg.core.manifest.formats.json import array_values, open_encord, scan_flags
 from orchestration_pkg.core.manifest.formats.json_position import JsonSource
 from orchestration_pkg.core.manifest.formats.jsonl import jsonl_values
+from orchestration_pkg.core.manifest.limits import DEFAULT_LIMITS, InputLimits, row_problem
 from orchestration_pkg.core.manifest.shapes import open_items
 from orchestration_pkg.core.manifest.shapes.fields import Row
 from orchestration_pkg.core.manifest.sniff import Peeker, check_format, replay, sniff
-from orchestration_pkg.core.models import ManifestFlags
+from orchestration_pkg.core.models import ManifestFlags, ManifestItem, RowError
 
 
 class Manifest:
@@ -26,7 +27,7 @@ class Manifest:
     It may raise ``ManifestError`` part-way (see the package docstring). ``ignored_flags``
     lists Encord flags that a non-seekable stream carried after the first item list: they
     could not be applied (``flags`` was fixed before the first row) and are known after
-    iteration.
+    iteration. A row breaking ``limits`` (see :mod:`.limits`) is yielded as its RowError.
     """
 
     def __init__(
@@ -39,8 +40,10 @@ class Manifest:
         rows: Iterator[Row],
         close: Callable[[], None],
         ignored_flags: list[str] | None = None,
+        limits: InputLimits = DEFAULT_LIMITS,
     ) -> None:
         self.name = name
+        self.limits = limits
         self.format = format
         self.shape = shape
         self.flags = flags
@@ -54,9 +57,20 @@ class Manifest:
             raise ManifestError(f"{self.name}: a manifest can be iterated only once")
         self._used = True
         try:
-            yield from self._rows
+            for row in self._rows:
+                yield self._checked(row)
         finally:
             self.close()
+
+    def _checked(self, row: Row) -> Row:
+        if not isinstance(row, ManifestItem):
+            return row
+        problem = row_problem(row, self.limits)
+        if problem is None:
+            return row
+        field, reason = problem
+        url = row.url if field != "url" else None
+        return RowError(row=row.row, field=field, reason=reason, url=url)
 
     def close(self) -> None:
         """Close the file this manifest opened (streams passed in are left open)."""
@@ -77,13 +91,14 @@ def read_manifest(
     *,
     name: str | None = None,
     fmt: str | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> Manifest:
     """Open a manifest from a local path or a binary stream and detect its format and shape.
 
     ``name`` (file name or S3 key) is used for messages and as the extension hint; ``fmt``
     (``json``, ``jsonl``/``ndjson`` or ``csv``) forces the format. Encord flags are read with a
     cheap first pass when the source is seekable; from a non-seekable stream only the flags
-    written before the first item list are seen.
+    written before the first item list are seen. ``limits`` bound what one row may hold.
     """
     fmt = check_format(fmt)
     stream, owned, label = _open_source(source, name)
@@ -93,10 +108,12 @@ def read_manifest(
             stream.close()
 
     try:
-        return _open(stream, label, fmt, close)
+        manifest = _open(stream, label, fmt, close)
     except BaseException:
         close()
         raise
+    manifest.limits = limits
+    return manifest
 
 
 def _open_source(source: Any, name: str | None) -> tuple[BinaryIO, bool, str]:

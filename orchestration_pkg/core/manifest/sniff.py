@@ -125,6 +125,8 @@ def _json_or_jsonl(peek: Peeker) -> str:
         end = len(peek.data)
     try:
         first = json.loads(peek.data[start:end])
+    except RecursionError:  # one whole line, nested absurdly: a JSON Lines row (its error)
+        first = {}
     except ValueError:
         return "json"
     if not isinstance(first, dict):

@@ -37,7 +37,19 @@ MAX_META_BOX = 1024 * 1024
 MAX_EXIF = 256 * 1024
 EXIF_ORIENTATION = 0x0112
 HEAD = 4096
-_PARSE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error)
+# What Pillow raises for malformed headers (TypeError/IndexError/KeyError too, e.g. a TIFF
+# page without dimensions, found by fuzzing the probers).
+_PARSE_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    TypeError,
+    IndexError,
+    KeyError,
+)
 _PILLOW_FORMATS = {"MPO": "jpeg"}
 
 Header = tuple[str, tuple[int, int], str, int | None, int | None]

@@ -63,9 +63,18 @@ def _read_at_most(response: urllib3.BaseHTTPResponse, limit: int, shown: str) ->
             code="Network",
             transient=True,
         ) from None
-    if more:
+    length = response.headers.get("Content-Length", "")
+    # urllib3 reports a body cut short only when asked for all of it; here a part is asked for
+    short = length.isdigit() and len(data) < min(int(length), limit)
+    if more or short:
         response.close()
     response.release_conn()
+    if short:
+        raise StorageError(
+            f"GET {shown}: the body ended after {len(data)} of {length} bytes",
+            code="Network",
+            transient=True,
+        )
     return data
 
 

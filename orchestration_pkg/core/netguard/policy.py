@@ -165,13 +165,13 @@ class NetworkPolicy:
         self._names: set[str] = set()
         self._suffixes: list[str] = []
         self._networks: list[IPNetwork] = []
-        for entry in self.allow_hosts:
-            self._add(entry)
+        for index, entry in enumerate(self.allow_hosts):
+            self._add(entry, index)
 
     def __repr__(self) -> str:
         return f"NetworkPolicy(allow_hosts={self.allow_hosts!r})"
 
-    def _add(self, entry: str) -> None:
+    def _add(self, entry: str, index: int) -> None:
         text = str(entry).strip().lower().rstrip(".")
         try:
             self._networks.append(
@@ -185,9 +185,9 @@ class NetworkPolicy:
         elif _HOST_NAME.match(text) and "*" not in text:
             self._names.add(text)
         else:
+            # the entry is not repeated: a secret pasted into the wrong field must not be shown
             raise ConfigError(
-                f"allow_hosts: invalid entry {str(entry)[:80]!r} "
-                "(use a host name, *.domain wildcard, IP address or CIDR)"
+                f"allow_hosts[{index}]: not a host name, *.domain wildcard, IP address or CIDR"
             )
 
     def allows_name(self, host: str) -> bool:
@@ -227,6 +227,30 @@ class NetworkPolicy:
                 )
             )
         return targets
+
+    def check_without_dns(self, url: str) -> None:
+        """The part of :meth:`check_url` that needs no DNS lookup: syntax, scheme, and the
+        address of an IP literal (in any form the C library reads: ``127.1``, ``2130706433``,
+        ``[::ffff:169.254.169.254]``) or a ``localhost`` name. ``StorageError`` (``Forbidden``
+        / ``InvalidUrl``) if refused. For jobs that fetch nothing (``--fetch none``, strict
+        client-only): such URLs must not enter the catalog, to be handed on later."""
+        parts = _split(url)
+        host = parts.host.rstrip(".")
+        if host == "localhost" or host.endswith(".localhost"):
+            if not self.allows_name(host):
+                raise forbidden_url(url, "localhost is loopback; allow it with allow_hosts")
+            return
+        try:
+            infos = socket.getaddrinfo(
+                host, parts.port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+            )
+        except (socket.gaierror, UnicodeError):
+            return  # a host name: checked after resolution, when (and if) it is fetched
+        for *_, sockaddr in infos:
+            address = parse_ip(str(sockaddr[0]))
+            problem = address_problem(address) if address is not None else None
+            if address is not None and problem and not self.allows_address(address):
+                raise self._refusal(url, address, problem, by_name=False)
 
     @staticmethod
     def _refusal(url: str, address: IPAddress, problem: str, by_name: bool) -> StorageError:

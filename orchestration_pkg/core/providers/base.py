@@ -88,6 +88,9 @@ class RetryConfig(StrictModel):
     object_deadline_seconds: float = Field(
         default=120.0, gt=0, le=86400, description="no new attempt for one file after this"
     )
+    read_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="a stalled answer fails (transient) after this"
+    )
 
     def policy(self) -> RetryPolicy:
         return RetryPolicy(**self.model_dump())

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from orchestration_pkg.core.errors import ManifestError
+from orchestration_pkg.core.manifest.limits import MAX_ITEM_BYTES, loads_bounded
 from orchestration_pkg.core.manifest.parse_errors import Translate, check_utf8
+from orchestration_pkg.core.manifest.shapes import unexpected_row_error
 from orchestration_pkg.core.manifest.shapes.fields import (
     CAMEL,
     MEDIA_FIELDS,
@@ -38,6 +40,10 @@ _CSV_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 _CSV_SHAPES = {"url": "native", "objecturl": "encord", "row_data": "labelbox", "data": "ango"}
 _CSV_DELIMITERS = (",", ";", "\t")
+# The csv module's field limit (128 KiB by default) ends the whole file at one big cell; with
+# it as high as a JSON Lines line, a big cell is that row's error (limits.max_metadata_bytes).
+# The limit is process-wide: it is only ever raised here, never lowered.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_ITEM_BYTES))
 
 # our name -> the matching columns as (index, header name), in alias order
 _Columns = dict[str, list[tuple[int, str]]]
@@ -92,9 +98,12 @@ def _csv_rows(
             check_utf8("".join(cells), label, row)
             if any(cell.strip() for cell in cells):
                 try:
-                    yield _csv_item(row, cells, columns)
+                    item: Row = _csv_item(row, cells, columns)
                 except BadField as bad:
-                    yield RowError(row=row, field=bad.field, reason=bad.reason, url=bad.url)
+                    item = RowError(row=row, field=bad.field, reason=bad.reason, url=bad.url)
+                except Exception as exc:  # noqa: BLE001 - a converter bug stays this row's error
+                    item = unexpected_row_error(row, exc)
+                yield item
             row += 1
 
 
@@ -134,10 +143,12 @@ def _csv_item(row: int, cells: list[str], columns: _Columns) -> ManifestItem:
 
 def _json_object_cell(text: str, column: str, url: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = loads_bounded(text)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno} of the cell"
         raise BadField(column, f"is not valid JSON at {where}: {exc.msg}", url) from None
+    except ValueError as exc:  # nested too deeply, an integer of 4,300+ digits
+        raise BadField(column, f"cannot be read: {str(exc)[:80]}", url) from None
     if not isinstance(value, dict):
         raise BadField(column, f"must be a JSON object, not {json_type(value)}", url)
     return value

@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from typing import BinaryIO
 
+from orchestration_pkg.core.manifest.limits import DigitRuns
 from orchestration_pkg.core.manifest.sniff import CHUNK, HEAD_LIMIT, Peeker, replay
 
 Position = tuple[int, int]
@@ -50,7 +51,8 @@ class JsonSource:
         """A reader from the first byte of the JSON text (a seekable stream is rewound)."""
         if self._start is not None:
             self._stream.seek(self._start + self._peek.consumed)
-        self._tape = _Tape(replay(self._peek.data, self._stream), keep=self._start is None)
+        reader = replay(self._peek.data, self._stream)
+        self._tape = _Tape(reader, keep=self._start is None, label=self._peek.label)
         return self._tape  # type: ignore[return-value]
 
     def locate(self) -> Position | None:
@@ -65,15 +67,18 @@ class JsonSource:
 
 
 class _Tape:
-    """Passes reads through, keeping the bytes read (up to :data:`KEEP`) if asked to."""
+    """Passes reads through, keeping the bytes read (up to :data:`KEEP`) if asked to, and
+    refusing absurdly long digit runs before the parser sees them (:class:`DigitRuns`)."""
 
-    def __init__(self, reader: io.BufferedReader, *, keep: bool) -> None:
+    def __init__(self, reader: io.BufferedReader, *, keep: bool, label: str) -> None:
         self._reader = reader
         self.kept: bytearray | None = bytearray() if keep else None
         self.eof = False
+        self._digits = DigitRuns(label)
 
     def read(self, n: int = -1) -> bytes:
         data = self._reader.read(n)
+        self._digits.check(data)
         if n != 0 and not data:
             self.eof = True
         if self.kept is not None:

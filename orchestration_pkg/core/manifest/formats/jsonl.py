@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 
 from orchestration_pkg.core.errors import ManifestError
+from orchestration_pkg.core.manifest.limits import loads_bounded
 from orchestration_pkg.core.manifest.parse_errors import Translate
 from orchestration_pkg.core.manifest.shapes import Value
 from orchestration_pkg.core.models import RowError
@@ -34,8 +35,13 @@ def jsonl_values(reader: io.BufferedReader, label: str) -> Iterator[Value]:
             row += 1
             text = body.decode("utf-8")
             try:
-                yield row, json.loads(text)
+                value = loads_bounded(text)
             except json.JSONDecodeError as exc:
                 column = len(line) - len(line.lstrip()) + exc.pos + 1
                 reason = f"invalid JSON at line {line_number}, column {column}: {exc.msg}"
                 yield RowError(row=row, field="line", reason=reason)
+            except ValueError as exc:  # nested too deeply, an integer of 4,300+ digits
+                reason = f"cannot read line {line_number}: {str(exc)[:80]}"
+                yield RowError(row=row, field="line", reason=reason)
+            else:
+                yield row, value

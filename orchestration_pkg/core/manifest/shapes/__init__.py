@@ -12,6 +12,7 @@ from orchestration_pkg.core.manifest.shapes.fields import BadField, Row
 from orchestration_pkg.core.manifest.shapes.labelbox import labelbox_item
 from orchestration_pkg.core.manifest.shapes.native import native_item
 from orchestration_pkg.core.models import RowError
+from orchestration_pkg.core.unit_errors import raised_at
 
 SHAPES = ("encord", "ango", "labelbox", "native")
 
@@ -55,6 +56,16 @@ def convert_values(values: Iterable[Value], convert: ItemConverter) -> Iterator[
             continue
         row, item = value
         try:
-            yield from convert(row, item)
+            rows = convert(row, item)
         except BadField as bad:
             yield RowError(row=row, field=bad.field, reason=bad.reason, url=bad.url)
+        except Exception as exc:  # noqa: BLE001 - a converter bug stays this row's error
+            yield unexpected_row_error(row, exc)
+        else:
+            yield from rows
+
+
+def unexpected_row_error(row: int, exc: Exception) -> RowError:
+    """The row error of an exception nobody foresaw while converting one row (a bug)."""
+    reason = f"cannot be read: internal error {type(exc).__name__} at {raised_at(exc)}"
+    return RowError(row=row, field="item", reason=reason)

@@ -40,8 +40,7 @@ log = logging.getLogger(__name__)
 RETRY_TOTAL = 0
 RETRY_INITIAL_BACKOFF = 1
 RETRY_INCREMENT_BASE = 2
-CONNECT_TIMEOUT = 5
-READ_TIMEOUT = 30
+CONNECT_TIMEOUT = 5  # the read timeout is retry.read_timeout_seconds
 DOWNLOAD_CHUNK = 4 * 1024 * 1024
 
 
@@ -164,7 +163,7 @@ class AzureClients:
             session=session,
             session_owner=True,
             connection_timeout=CONNECT_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
+            read_timeout=self.config.retry.read_timeout_seconds,
         )
 
     def client_options(self) -> dict[str, Any]:
@@ -182,7 +181,7 @@ class AzureClients:
             "max_single_get_size": DOWNLOAD_CHUNK,
             "max_chunk_get_size": DOWNLOAD_CHUNK,
             "connection_timeout": CONNECT_TIMEOUT,
-            "read_timeout": READ_TIMEOUT,
+            "read_timeout": self.config.retry.read_timeout_seconds,
         }
 
     def _check_sas(self) -> None:

@@ -21,6 +21,7 @@ from azure.core.exceptions import (
 )
 
 from orchestration_pkg.core.errors import StorageError, provider_error
+from orchestration_pkg.core.transport import transport_cause
 from orchestration_pkg.core.urls import safe_endpoint
 
 T = TypeVar("T")
@@ -79,8 +80,11 @@ def to_storage_error(
         return exc
     status: int | None = None
     request_id: str | None = None
-    if isinstance(exc, _NETWORK_ERRORS):
-        provider, code, transient = type(exc).__name__, "Network", True
+    cause = None if getattr(exc, "status_code", None) else transport_cause(exc)
+    if isinstance(exc, _NETWORK_ERRORS) or cause is not None:
+        # a body cut short arrives as an HttpResponseError without status wrapping the
+        # transport error (IncompleteRead, ChunkedEncodingError): the connection broke
+        provider, code, transient = type(cause or exc).__name__, "Network", True
         shown = f"{provider} talking to {safe_endpoint(endpoint)}"
     elif isinstance(exc, HttpResponseError) and exc.status_code is not None:
         status = exc.status_code
@@ -105,11 +109,14 @@ def to_storage_error(
 def call_azure(
     fn: Callable[[], T], operation: str, target: str, *, endpoint: str | None = None
 ) -> T:
-    """Run ``fn``; Azure errors are re-raised as ``StorageError`` outside the ``except`` block,
-    so the SDK exception (whose text may quote a signed URL) is neither cause nor context."""
+    """Run ``fn``; Azure errors (and transport errors the SDK lets through) are re-raised as
+    ``StorageError`` outside the ``except`` block, so the SDK exception (whose text may quote
+    a signed URL) is neither cause nor context."""
     try:
         return fn()
-    except AzureError as exc:
+    except Exception as exc:
+        if not isinstance(exc, AzureError) and transport_cause(exc) is None:
+            raise
         error = to_storage_error(exc, operation, target, endpoint=endpoint)
     raise error
 

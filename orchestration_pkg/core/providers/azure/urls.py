@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from orchestration_pkg.core.errors import UrlError
 from orchestration_pkg.core.urls import (
+    check_no_dot_segments,
     check_url_characters,
     check_url_string,
     decode_url_key,
@@ -114,6 +115,9 @@ def _location(url: str, container: str, blob: str) -> AzureLocation:
         raise url_error(
             url, f"blob name is {len(blob)} characters; Azure allows {MAX_BLOB_NAME}", "key"
         )
+    if "\x00" in blob:
+        raise url_error(url, "blob name contains a NUL character (%00)", "key")
+    check_no_dot_segments(url, blob, "blob name")
     return AzureLocation(container, blob)
 
 

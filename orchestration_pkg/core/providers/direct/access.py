@@ -11,7 +11,7 @@ from orchestration_pkg.core.errors import StorageError, UrlError
 from orchestration_pkg.core.models import MediaKind, MediaMetadata
 from orchestration_pkg.core.providers.direct.config import DirectIntegrationConfig
 from orchestration_pkg.core.providers.direct.errors import LIST_MESSAGE, STRICT_MESSAGE
-from orchestration_pkg.core.providers.direct.urls import presigned_expiry
+from orchestration_pkg.core.providers.direct.urls import parse_direct_url, presigned_expiry
 from orchestration_pkg.core.storage import AccessCheck
 from orchestration_pkg.core.urls import shown_url
 
@@ -55,8 +55,8 @@ class DirectAccess:
         """Probe one URL: syntax, SSRF policy, HEAD, ranged GET and pre-signed expiry."""
         if not url_or_key:
             return self._config_rows()
-        try:
-            key = self.parse_url(url_or_key)
+        try:  # syntax only: the policy has its own row below
+            key = parse_direct_url(url_or_key, self.config.url_prefixes)
         except UrlError as err:
             rows = [AccessCheck(P_URL, False, err.reason, self._url_fix())]
             reason = "not tried: the URL was rejected"

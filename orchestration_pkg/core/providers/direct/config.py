@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from orchestration_pkg.core.providers.base import IntegrationBase
 
@@ -25,6 +25,22 @@ class DirectIntegrationConfig(IntegrationBase):
     )
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     max_redirects: int = Field(default=3, ge=0, le=10)
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _valid_hosts(cls, hosts: list[str]) -> list[str]:
+        """Checked when the config is read, not first when a URL is fetched (netguard, which
+        loads urllib3, is imported only when there are entries)."""
+        if not hosts:
+            return hosts
+        from orchestration_pkg.core.errors import ConfigError
+        from orchestration_pkg.core.netguard.policy import NetworkPolicy
+
+        try:
+            NetworkPolicy(hosts)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return hosts
 
     @model_validator(mode="after")
     def _cannot_watch(self) -> DirectIntegrationConfig:

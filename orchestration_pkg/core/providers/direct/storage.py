@@ -108,8 +108,12 @@ class DirectStorage(DirectAccess):
             self._client.close()
 
     def parse_url(self, url: str) -> str:
-        """``url`` itself (the key), after syntax and ``url_prefixes`` checks; no network."""
-        return parse_direct_url(url, self.config.url_prefixes)
+        """``url`` itself (the key), after syntax, ``url_prefixes`` and the network policy's
+        checks that need no DNS (IP literals, localhost), whatever the fetch mode; no network.
+        A refused URL raises ``StorageError(code="Forbidden")``."""
+        key = parse_direct_url(url, self.config.url_prefixes)
+        self.policy.check_without_dns(key)
+        return key
 
     def canonical_url(self, key: str) -> str:
         """The URL without query (no signature), fragment or user info: what is stored."""

@@ -12,7 +12,12 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlsplit
 
 from orchestration_pkg.core.netguard import url_syntax_problem
-from orchestration_pkg.core.urls import check_url_string, redact_url, url_error
+from orchestration_pkg.core.urls import (
+    check_no_dot_segments,
+    check_url_string,
+    redact_url,
+    url_error,
+)
 
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 
@@ -24,6 +29,7 @@ def parse_direct_url(url: str, url_prefixes: list[str]) -> str:
     if problem:
         raise url_error(url, problem)
     _check_parts(url)
+    check_no_dot_segments(url, urlsplit(url).path, "URL path")
     if url_prefixes and not any(_has_prefix(redact_url(url), p) for p in url_prefixes):
         shown = ", ".join(redact_url(p) for p in url_prefixes)
         raise url_error(url, f"URL is not under the integration's url_prefixes ({shown})")

@@ -16,6 +16,7 @@ from google.auth.exceptions import TransportError as AuthTransportError
 from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 
 from orchestration_pkg.core.errors import StorageError, provider_error
+from orchestration_pkg.core.transport import transport_cause
 from orchestration_pkg.core.urls import safe_endpoint
 
 SIGNING_FIX = (
@@ -101,7 +102,7 @@ def _describe(exc: BaseException, endpoint: str | None) -> tuple[str, int | None
     if isinstance(exc, (AuthTransportError, AuthTimeoutError)):
         shown = f"{name} reaching a Google auth endpoint"
         return "AuthTransportError", None, "Network", True, shown
-    if isinstance(exc, _NETWORK_ERRORS):
+    if isinstance(exc, _NETWORK_ERRORS) or transport_cause(exc) is not None:
         return name, None, "Network", True, f"{name} talking to {_request_endpoint(exc, endpoint)}"
     if isinstance(exc, GoogleAuthError):
         return name, None, "Auth", False, f"{name}: credentials could not be obtained"
@@ -134,10 +135,14 @@ def to_storage_error(
 
 @contextmanager
 def mapped_errors(operation: str, target: str, endpoint: str | None = None) -> Iterator[None]:
-    """Re-raise Google client errors raised inside the block as ``StorageError``."""
+    """Re-raise Google client errors (and any transport error) as ``StorageError``."""
     try:
         yield
     except MAPPED_ERRORS as exc:
+        raise to_storage_error(exc, operation, target, endpoint=endpoint) from exc
+    except Exception as exc:
+        if transport_cause(exc) is None:
+            raise
         raise to_storage_error(exc, operation, target, endpoint=endpoint) from exc
 
 

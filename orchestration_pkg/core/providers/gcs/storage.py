@@ -52,7 +52,7 @@ EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
 # The library's own retries are off: every request is retried by core/retry.py's one policy.
 RETRY = None
-TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+CONNECT_TIMEOUT = 5.0  # the read timeout is retry.read_timeout_seconds
 LIST_PAGE_SIZE = 1000
 LIST_FIELDS = "items(name,size,etag,contentType,updated),nextPageToken"
 STREAM_CHUNK_SIZE = 8 * 1024 * 1024
@@ -146,6 +146,7 @@ class GCSStorage(GCSAccess):
     ) -> None:
         self.config = config
         self.retry_policy = config.retry.policy()
+        self.timeout = (CONNECT_TIMEOUT, self.retry_policy.read_timeout_seconds)
         self.name = config.name
         self.bucket = config.bucket
         self.prefix = config.prefix
@@ -262,7 +263,7 @@ class GCSStorage(GCSAccess):
                 page_size=LIST_PAGE_SIZE,
                 fields=LIST_FIELDS,
                 retry=RETRY,
-                timeout=TIMEOUT,
+                timeout=self.timeout,
             )
             for blob in blobs:
                 if start_after and blob.name <= start_after:
@@ -274,7 +275,7 @@ class GCSStorage(GCSAccess):
         """Object metadata (``objects.get``); ``StorageError(code='NotFound')`` if missing."""
         with self._mapped("GetObjectMetadata", key):
             blob = self._bucket().blob(key)
-            blob.reload(retry=RETRY, timeout=TIMEOUT)
+            blob.reload(retry=RETRY, timeout=self.timeout)
         return _blob_info(blob)
 
     @retried
@@ -296,7 +297,7 @@ class GCSStorage(GCSAccess):
                     raw_download=True,
                     checksum=None,
                     retry=RETRY,
-                    timeout=TIMEOUT,
+                    timeout=self.timeout,
                 )
         except StorageError as err:
             if err.code == "InvalidRange":
@@ -340,8 +341,10 @@ class GCSStorage(GCSAccess):
         """
         with self._mapped("GetObjectMetadata", key):
             blob = self._bucket().blob(key)
-            blob.reload(retry=RETRY, timeout=TIMEOUT)
-            reader = blob.open("rb", chunk_size=STREAM_CHUNK_SIZE, retry=RETRY, timeout=TIMEOUT)
+            blob.reload(retry=RETRY, timeout=self.timeout)
+            reader = blob.open(
+                "rb", chunk_size=STREAM_CHUNK_SIZE, retry=RETRY, timeout=self.timeout
+            )
         return cast(BinaryIO, _MappedReader(reader, self._target(key), self.endpoint_url))
 
     # -- signing --------------------------------------------------------------------------------
@@ -388,7 +391,7 @@ class GCSStorage(GCSAccess):
                 max_results=1,
                 fields="items(name),nextPageToken",
                 retry=RETRY,
-                timeout=TIMEOUT,
+                timeout=self.timeout,
             )
             first.extend(blob.name for blob in islice(blobs, 1))  # emulators ignore max_results
         return f"listed {len(first)} key(s) under {self.canonical_url(self.prefix)}"

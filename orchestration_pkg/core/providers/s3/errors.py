@@ -17,6 +17,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from orchestration_pkg.core.errors import StorageError, provider_error
+from orchestration_pkg.core.transport import transport_cause
 from orchestration_pkg.core.urls import safe_endpoint
 
 _AUTH_CODES = {
@@ -87,6 +88,10 @@ def to_storage_error(exc: BaseException, operation: str, target: str) -> Storage
         provider, code, transient = type(exc).__name__, "Network", True
         endpoint = safe_endpoint(getattr(exc, "kwargs", {}).get("endpoint_url"))
         shown = f"{provider} talking to {endpoint}"
+    elif (cause := transport_cause(exc)) is not None:
+        # e.g. urllib3's ProtocolError while botocore reads an error body: not a BotoCoreError
+        provider, code, transient = type(cause).__name__, "Network", True
+        shown = f"{provider} (connection broken)"
     elif isinstance(exc, _CREDENTIAL_ERRORS):
         provider, code, transient = type(exc).__name__, "Auth", False
         shown = f"{provider}: no usable credentials"
@@ -101,8 +106,13 @@ def to_storage_error(exc: BaseException, operation: str, target: str) -> Storage
 
 @contextmanager
 def mapped_errors(operation: str, target: str) -> Iterator[None]:
-    """Re-raise botocore errors raised inside the block as ``StorageError``."""
+    """Re-raise botocore errors, and any HTTP library's transport errors botocore lets
+    through (:mod:`~orchestration_pkg.core.transport`), as ``StorageError``."""
     try:
         yield
     except (ClientError, BotoCoreError) as exc:
+        raise to_storage_error(exc, operation, target) from exc
+    except Exception as exc:
+        if transport_cause(exc) is None:
+            raise
         raise to_storage_error(exc, operation, target) from exc

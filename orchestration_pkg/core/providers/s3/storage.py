@@ -45,8 +45,7 @@ log = logging.getLogger(__name__)
 
 # botocore's own retries are off for S3 requests: core/retry.py's one policy retries them.
 RETRIES: dict[str, Any] = {"mode": "standard", "total_max_attempts": 1}
-CONNECT_TIMEOUT = 5
-READ_TIMEOUT = 30
+CONNECT_TIMEOUT = 5  # the read timeout is retry.read_timeout_seconds
 LIST_PAGE_SIZE = 1000
 
 
@@ -105,7 +104,7 @@ class S3Storage(S3Access):
             "retries": dict(RETRIES),
             "max_pool_connections": self.config.max_pool_connections,
             "connect_timeout": CONNECT_TIMEOUT,
-            "read_timeout": READ_TIMEOUT,
+            "read_timeout": self.retry_policy.read_timeout_seconds,
         }
         if self.config.endpoint_url:
             kwargs["s3"] = {"addressing_style": "path"}
@@ -194,7 +193,7 @@ class S3Storage(S3Access):
             config=Config(
                 retries={"mode": "standard", "total_max_attempts": self.retry_policy.max_attempts},
                 connect_timeout=CONNECT_TIMEOUT,
-                read_timeout=READ_TIMEOUT,
+                read_timeout=self.retry_policy.read_timeout_seconds,
             ),
         )
         sts.meta.events.register("before-parameter-build.sts.AssumeRole", self._record_sts_params)
