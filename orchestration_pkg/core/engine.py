@@ -2,15 +2,18 @@
 
 One job = one manifest into one folder. Rows stream from the manifest, are grouped into batches
 (≤ 1000 images, ≤ 100 videos, as the vendors recommend), each batch is probed concurrently with
-per-file retries of transient errors, and written with one bulk upsert per batch. With
-``ignore_errors`` every good file is registered and every bad one becomes a unit error; without
-it, the first bad file fails the job and nothing of it is committed.
+per-file retries of transient errors, and written with one bulk upsert per batch, each in its
+own short transaction after the batch's network I/O. With ``ignore_errors`` every good file is
+registered (each batch visible once written) and every bad one becomes a unit error; without
+it, batches are staged out of readers' sight and published in one transaction at the end, and
+the first bad file fails the job: nothing of it is published.
 """
 
 from __future__ import annotations
 
 import logging
 import mimetypes
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +21,8 @@ from datetime import datetime, timezone
 from typing import Literal, Protocol
 
 from orchestration_pkg.core import unit_errors as ue
-from orchestration_pkg.core.catalog import Catalog, FileRecord, FileWriter
+from orchestration_pkg.core.catalog import Catalog, FileRecord, FileWriter, JobGoneError
+from orchestration_pkg.core.catalog.lifecycle import Heartbeat, owner_tag
 from orchestration_pkg.core.engine_plan import (
     IMAGE_KINDS,
     Batch,
@@ -34,6 +38,7 @@ from orchestration_pkg.core.engine_plan import (
 )
 from orchestration_pkg.core.errors import OrchestrationError, UrlError
 from orchestration_pkg.core.folders import validate_folder_name
+from orchestration_pkg.core.interrupts import JobInterrupted, deferred, signal_reason
 from orchestration_pkg.core.manifest import Manifest, guess_media_kind
 from orchestration_pkg.core.media.dispatch import probe_object
 from orchestration_pkg.core.models import (
@@ -90,10 +95,12 @@ class RegistrationOptions:
     requirements: Requirements | None = None
     quotas: Quotas | None = None
     retry_of: str | None = None  # the job whose failed units this job retries
+    run_id: str | None = None  # the Dagster run doing it (default: $DAGSTER_RUN_ID)
 
     @property
     def atomic(self) -> bool:
-        """One transaction for the whole job: without ignore_errors, or when quotas apply."""
+        """All or nothing as readers see it (rows staged, published at the end): without
+        ignore_errors, or when quotas apply."""
         return not self.ignore_errors or bool(self.quotas and self.quotas.is_set())
 
 
@@ -104,6 +111,16 @@ class Progress:
     rows: int = 0
     registered: int = 0
     failed: int = 0
+    batches: int = 0
+
+
+@dataclass
+class _Run:
+    """One running job: its ids, the manifest's flags and how many batches it has written."""
+
+    job_id: str
+    folder_id: int
+    flags: ManifestFlags
     batches: int = 0
 
 
@@ -126,77 +143,148 @@ class RegistrationEngine:
     ) -> JobResult:
         """Run one upload job to completion and return its result (also stored).
 
-        ``finalize`` runs once the job succeeded and its files are committed, before the job
-        is recorded DONE (a prefix sync applies its removals there); if it raises, the job is
-        recorded FAILED and the exception propagates.
+        The job is PENDING once recorded, RUNNING with a heartbeat while it works, then DONE or
+        FAILED (ABANDONED if a sweep gave it up meanwhile). ``finalize`` runs once the job
+        succeeded and its files are committed, before the job is recorded DONE (a prefix sync
+        applies its removals there); if it raises, the job is recorded FAILED and the
+        exception propagates (an :class:`OrchestrationError` only fails the job).
         """
         opts = options or RegistrationOptions()
         validate_folder_name(folder)  # every way in (CLI, Dagster, API) meets the one rule
-        # a missing folder is created for the job, and removed again if the job fails
-        target, job_id = self.catalog.start_job(
-            folder,
-            self.storage.name,
-            redact_url(manifest_name),
-            ignore_errors=opts.ignore_errors,
-            options={
-                "fetch": opts.fetch,
-                "concurrency": opts.concurrency,
-                "verify": opts.verify_metadata,
-            },
-            retry_of=opts.retry_of,
-            description=opts.folder_description,
-            client_metadata=opts.folder_metadata,
-        )
+        self.catalog.sweep_stale()  # jobs of crashed processes are given up first
+        job_id: str | None = None
         result = JobResult(
-            job_id=job_id,
-            folder=folder,
-            integration=self.storage.name,
-            status=JobStatus.PENDING,
-            retry_of=opts.retry_of,
-            created_at=datetime.now(timezone.utc),
+            job_id="", folder=folder, integration=self.storage.name, status=JobStatus.PENDING
         )
         tally = Tally(result, quota=QuotaGuard(opts.quotas) if opts.quotas else None)
         try:
-            with self.catalog.writer(target.id) as writer:
-                self._run(manifest, opts, writer, tally, progress)
-                if tally.quota and not tally.aborted:
-                    breach = tally.quota.check_folder(*writer.usage())
-                    if breach:
-                        tally.aborted, result.error = True, f"{breach}: nothing was registered"
-                if tally.aborted:
-                    writer.rollback()
-        except OrchestrationError as exc:  # the manifest itself broke (syntax error mid-file)
-            tally.aborted = True
-            result.error = str(exc)
-        except BaseException as exc:  # a bug or an interrupt: never leave the job PENDING
-            result.status, result.error = JobStatus.FAILED, f"aborted: {type(exc).__name__}"
-            result.finished_at = datetime.now(timezone.utc)
-            self.catalog.finish_job(result)
+            with deferred():  # a signal waits until the job row exists, then fails it
+                # a missing folder is created for the job, and removed again if the job fails
+                target, job_id = self.catalog.start_job(
+                    folder,
+                    self.storage.name,
+                    redact_url(manifest_name),
+                    ignore_errors=opts.ignore_errors,
+                    options={
+                        "fetch": opts.fetch,
+                        "concurrency": opts.concurrency,
+                        "verify": opts.verify_metadata,
+                    },
+                    retry_of=opts.retry_of,
+                    description=opts.folder_description,
+                    client_metadata=opts.folder_metadata,
+                    owner=owner_tag(),
+                    run_id=opts.run_id or os.environ.get("DAGSTER_RUN_ID"),
+                )
+                result.job_id, result.retry_of = job_id, opts.retry_of
+                result.created_at = datetime.now(timezone.utc)
+            self.catalog.mark_running(job_id)
+            result.status = JobStatus.RUNNING
+            with Heartbeat(self.catalog, job_id):
+                run = _Run(job_id, target.id, manifest.flags)
+                self._work(manifest, opts, run, tally, progress)
+                self._conclude(folder, opts, tally, finalize)
+        except BaseException as exc:
+            if job_id is None:
+                raise
+            self._abort(exc, opts, tally)
             raise
+        self._finish(result)
+        return result
+
+    # -- the job's record ---------------------------------------------------------------------
+
+    def _work(
+        self,
+        manifest: Manifest | ItemSource,
+        opts: RegistrationOptions,
+        run: _Run,
+        tally: Tally,
+        progress: Callable[[Progress], None] | None,
+    ) -> None:
+        """Batches, then (strict jobs) the publish; a job-level problem fails the job."""
+        try:
+            self._run(manifest, opts, run, tally, progress)
+            if opts.atomic and not tally.aborted:
+                self._publish(opts, run, tally)
+        except JobGoneError as exc:  # swept meanwhile: the sweep's record stands
+            tally.aborted, tally.result.error = True, str(exc)
+            tally.result.status = JobStatus.ABANDONED
+        except OrchestrationError as exc:  # the manifest broke mid-file, the catalog is busy
+            tally.aborted, tally.result.error = True, str(exc)
+
+    def _publish(self, opts: RegistrationOptions, run: _Run, tally: Tally) -> None:
+        quota = tally.quota
+
+        def check(writer: FileWriter) -> str | None:
+            breach = quota.check_folder(*writer.usage()) if quota else None
+            return f"{breach}: nothing was registered" if breach else None
+
+        published = self.catalog.publish(
+            run.job_id,
+            run.folder_id,
+            skip_existing=run.flags.skip_duplicate_urls,
+            update_client_metadata=run.flags.upsert_metadata or not run.flags.skip_duplicate_urls,
+            check=check if quota else None,
+        )
+        if isinstance(published, str):
+            tally.aborted, tally.result.error = True, published
+        else:
+            tally.add_counts(published)
+
+    def _conclude(
+        self,
+        folder: str,
+        opts: RegistrationOptions,
+        tally: Tally,
+        finalize: Callable[[JobResult], None] | None,
+    ) -> None:
+        result = tally.result
         if tally.aborted:
-            result.status = JobStatus.FAILED
-            result.registered = result.created = result.updated = result.unchanged = 0
-            result.error = result.error or (
-                f"{result.failed} file(s) failed and ignore_errors is off: nothing was registered"
-            )
+            if result.status is not JobStatus.ABANDONED:
+                result.status = JobStatus.FAILED
+            if opts.atomic:  # nothing was published: the stored counts say so
+                tally.clear_written()
+                result.error = result.error or (
+                    f"{result.failed} file(s) failed and ignore_errors is off: "
+                    "nothing was registered"
+                )
         else:
             result.status = JobStatus.DONE
             # an existing folder takes the given description/metadata only when the job succeeds
             self.catalog.ensure_folder(folder, opts.folder_description, opts.folder_metadata)
-        result.by_kind = dict(tally.kinds) if not tally.aborted else {}
-        result.stats = {k: round(v, 3) for k, v in tally.stats.items()} if not tally.aborted else {}
+        result.by_kind = dict(tally.kinds)
+        result.stats = {k: round(v, 3) for k, v in tally.stats.items()}
         result.unit_errors.sort(key=lambda e: (e.row is None, e.row or 0))
         if finalize is not None and result.status is JobStatus.DONE:
             try:
                 finalize(result)
-            except BaseException as exc:
-                result.status, result.error = JobStatus.FAILED, f"aborted: {type(exc).__name__}"
-                result.finished_at = datetime.now(timezone.utc)
-                self.catalog.finish_job(result)
-                raise
+            except OrchestrationError as exc:
+                result.status, result.error = JobStatus.FAILED, str(exc)
+
+    def _abort(self, exc: BaseException, opts: RegistrationOptions, tally: Tally) -> None:
+        """Record the job FAILED after an interrupt, a crash or a bug, before re-raising."""
+        result = tally.result
+        reason = signal_reason(exc)
+        if isinstance(exc, JobInterrupted):
+            exc.job_id = result.job_id
+        result.status = JobStatus.FAILED
+        result.error = reason or f"aborted: {type(exc).__name__}"
+        if opts.atomic and result.status is not JobStatus.DONE:
+            tally.clear_written()
+        try:
+            self._finish(result)
+        except Exception as failure:  # left RUNNING: the sweep gives it up later
+            log.warning("job %s: could not record its end: %s", result.job_id, failure)
+
+    def _finish(self, result: JobResult) -> None:
+        """Store the outcome (waiting longer than a batch would for a busy catalog)."""
         result.finished_at = datetime.now(timezone.utc)
-        self.catalog.finish_job(result)
-        return result
+        with deferred():
+            try:
+                self.catalog.finish_job(result, budget=3 * self.catalog.busy_timeout_s)
+            except JobGoneError as exc:
+                result.status, result.error = JobStatus.ABANDONED, str(exc)
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -204,24 +292,24 @@ class RegistrationEngine:
         self,
         manifest: Manifest | ItemSource,
         opts: RegistrationOptions,
-        writer: FileWriter,
+        run: _Run,
         tally: Tally,
         progress: Callable[[Progress], None] | None,
     ) -> None:
-        flags = manifest.flags
         state = Progress()
-        with ThreadPoolExecutor(max_workers=max(1, opts.concurrency)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, opts.concurrency))
+        try:
             for batch in self._batches(manifest, opts, tally, state):
                 if tally.aborted:
                     continue  # keep reading: report every bad row, probe nothing more
-                self._process(batch, opts, flags, writer, tally, pool)
-                if not opts.atomic:
-                    writer.commit()
+                self._process(batch, opts, run, tally, pool)
                 state.batches += 1
-                state.registered = tally.result.registered
+                state.registered = tally.result.registered + tally.staged
                 state.failed = tally.result.failed
                 if progress:
                     progress(state)
+        finally:  # an interrupt must not wait for the probes still queued
+            pool.shutdown(wait=False, cancel_futures=True)
         state.failed = tally.result.failed
         if progress:
             progress(state)
@@ -279,11 +367,11 @@ class RegistrationEngine:
         self,
         batch: Batch,
         opts: RegistrationOptions,
-        flags: ManifestFlags,
-        writer: FileWriter,
+        run: _Run,
         tally: Tally,
         pool: ThreadPoolExecutor,
     ) -> None:
+        """Probe one batch (no transaction open), then write it in one short transaction."""
         outcomes = list(pool.map(lambda p: self._fetch(p, opts), batch.planned))
         records: list[FileRecord] = []
         for planned, outcome in zip(batch.planned, outcomes, strict=True):
@@ -305,10 +393,17 @@ class RegistrationEngine:
                 tally.aborted = True
                 tally.result.error = f"{breach}: nothing was registered"
                 return
-        counts = writer.upsert(
+        run.batches += 1
+        if opts.atomic:  # out of sight until the job publishes everything at once
+            tally.staged += self.catalog.stage_batch(run.job_id, run.batches, records)
+            tally.add_records(records)
+            return
+        counts = self.catalog.write_batch(
+            run.job_id,
+            run.folder_id,
             records,
-            skip_existing=flags.skip_duplicate_urls,
-            update_client_metadata=flags.upsert_metadata or not flags.skip_duplicate_urls,
+            skip_existing=run.flags.skip_duplicate_urls,
+            update_client_metadata=run.flags.upsert_metadata or not run.flags.skip_duplicate_urls,
         )
         tally.add_written(counts, records)
 

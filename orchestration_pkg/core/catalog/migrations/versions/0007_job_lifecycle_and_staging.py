@@ -1,0 +1,69 @@
+"""Job lifecycle and staged rows: ``op_jobs.run_id``, the sweep's index, ``op_staged_files``.
+
+``run_id`` is the Dagster run that ran a job (owner, started_at and heartbeat_at exist since
+0002 and are written from now on). ``ix_op_jobs_status_heartbeat`` lets the sweep find
+PENDING/RUNNING jobs whose heartbeat is too old without scanning finished jobs.
+``op_staged_files`` holds a strict job's rows until it publishes them in one short transaction;
+they cascade away with their job and are deleted when the job fails or is abandoned.
+
+Revision ID: 0007
+Revises: 0005
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0007"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+_TS = sa.DateTime(timezone=True)
+_BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    op.add_column("op_jobs", sa.Column("run_id", sa.String(64), nullable=True))
+    op.create_index("ix_op_jobs_status_heartbeat", "op_jobs", ["status", "heartbeat_at"])
+    op.create_table(
+        "op_staged_files",
+        sa.Column("id", _BIGID, primary_key=True, autoincrement=True),
+        sa.Column(
+            "job_id",
+            sa.String(32),
+            sa.ForeignKey(
+                "op_jobs.id", ondelete="CASCADE", name="fk_op_staged_files_job_id_op_jobs"
+            ),
+            nullable=False,
+        ),
+        sa.Column("batch", sa.Integer, nullable=False),
+        sa.Column("object_url", sa.Text, nullable=False),
+        sa.Column("integration", sa.String(255), nullable=False),
+        sa.Column("key", sa.Text, nullable=False),
+        sa.Column("title", sa.Text),
+        sa.Column("external_id", sa.Text),
+        sa.Column("media_kind", sa.String(32)),
+        sa.Column("size", sa.BigInteger),
+        sa.Column("etag", sa.Text),
+        sa.Column("content_type", sa.Text),
+        sa.Column("last_modified", _TS),
+        sa.Column("width", sa.Integer),
+        sa.Column("height", sa.Integer),
+        sa.Column("frame_count", sa.BigInteger),
+        sa.Column("media_metadata", _JSON, nullable=False),
+        sa.Column("client_metadata", _JSON, nullable=False),
+    )
+    op.create_index("ix_op_staged_files_job_batch", "op_staged_files", ["job_id", "batch"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_op_staged_files_job_batch", table_name="op_staged_files")
+    op.drop_table("op_staged_files")
+    op.drop_index("ix_op_jobs_status_heartbeat", table_name="op_jobs")
+    with op.batch_alter_table("op_jobs") as batch:
+        batch.drop_column("run_id")
