@@ -17,6 +17,7 @@ from orchestration_pkg.sensors.retry_sensor import (
     build_retry_sensor,
     retry_units_job,
 )
+from orchestration_pkg.sensors.sweep_sensor import build_sweep_sensor
 
 REGISTER_JOB = "register_manifest_job"
 
@@ -47,6 +48,7 @@ def build_definitions(
         sensors=[
             *build_manifest_sensors(config, REGISTER_JOB),
             build_retry_sensor(schedule),
+            build_sweep_sensor(config.jobs.stale_after_s),
             *watch.sensors,
         ],
         schedules=watch.schedules,

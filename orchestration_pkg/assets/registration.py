@@ -90,6 +90,7 @@ def registered_folder(
         fetch=manifest["fetch"],
         verify_metadata=manifest.get("verify_metadata", False),
         folder_description=manifest.get("folder_description"),
+        run_id=context.run.run_id,
     )
     result = register_manifest(
         platform.app_config(),

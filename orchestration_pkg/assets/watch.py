@@ -177,7 +177,7 @@ def build_folder_asset(
             platform.app_config(),
             cfg,
             folder,
-            RegistrationOptions(ignore_errors=watch.ignore_errors),
+            RegistrationOptions(ignore_errors=watch.ignore_errors, run_id=context.run.run_id),
         )
         name = f"watch {storage.canonical_url(config.keys[0])} (+{len(config.keys) - 1})"
         result = RegistrationEngine(catalog, storage).register(

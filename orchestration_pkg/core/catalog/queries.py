@@ -42,6 +42,7 @@ from orchestration_pkg.core.models import MediaKind
 
 if TYPE_CHECKING:
     from orchestration_pkg.core.catalog.writer import FileWriter
+    from orchestration_pkg.core.config import AppConfig
 
 # URLs per existence lookup, so that a batch of a few thousand records takes one SELECT.
 # PostgreSQL binds them as one array (= ANY(:urls)); SQLite binds one parameter per URL and
@@ -113,6 +114,16 @@ class Catalog(JobsMixin, LifecycleMixin, StagingMixin):
         self.engine: Engine = _make_engine(parsed)
         self.dialect: str = self.engine.dialect.name
         upgrade(self.engine)
+
+    @classmethod
+    def for_config(cls, config: AppConfig) -> Catalog:
+        """The catalog of a config: its ``catalog`` URL with its ``jobs:`` settings."""
+        jobs_cfg = config.jobs
+        return cls(
+            config.catalog,
+            stale_after_s=jobs_cfg.stale_after_s,
+            busy_timeout_s=jobs_cfg.busy_timeout_s,
+        )
 
     def __repr__(self) -> str:
         return f"Catalog({self.display_url!r})"
