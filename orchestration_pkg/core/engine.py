@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Literal, Protocol
 
 from orchestration_pkg.core import unit_errors as ue
-from orchestration_pkg.core.catalog import Catalog, FileRecord, FileWriter, JobGoneError
-from orchestration_pkg.core.catalog.lifecycle import Heartbeat, owner_tag
+from orchestration_pkg.core.catalog import Catalog, FileRecord
+from orchestration_pkg.core.catalog.lifecycle import Heartbeat
+from orchestration_pkg.core.engine_job import JobRecord, JobRun
 from orchestration_pkg.core.engine_plan import (
     IMAGE_KINDS,
     Batch,
@@ -38,12 +37,10 @@ from orchestration_pkg.core.engine_plan import (
 )
 from orchestration_pkg.core.errors import OrchestrationError, UrlError
 from orchestration_pkg.core.folders import validate_folder_name
-from orchestration_pkg.core.interrupts import JobInterrupted, deferred, signal_reason
 from orchestration_pkg.core.manifest import Manifest, guess_media_kind
 from orchestration_pkg.core.media.dispatch import probe_object
 from orchestration_pkg.core.models import (
     JobResult,
-    JobStatus,
     ManifestFlags,
     ManifestItem,
     MediaKind,
@@ -51,7 +48,6 @@ from orchestration_pkg.core.models import (
 )
 from orchestration_pkg.core.policy import Quotas, Requirements, frames_of, violations
 from orchestration_pkg.core.probe import ProbeResult, head_object
-from orchestration_pkg.core.quota import QuotaGuard
 from orchestration_pkg.core.retry import deadline
 from orchestration_pkg.core.storage import Storage
 from orchestration_pkg.core.unit_errors import Failure, failure
@@ -114,16 +110,6 @@ class Progress:
     batches: int = 0
 
 
-@dataclass
-class _Run:
-    """One running job: its ids, the manifest's flags and how many batches it has written."""
-
-    job_id: str
-    folder_id: int
-    flags: ManifestFlags
-    batches: int = 0
-
-
 class RegistrationEngine:
     """Registers manifests into catalog folders through one storage integration."""
 
@@ -144,147 +130,31 @@ class RegistrationEngine:
         """Run one upload job to completion and return its result (also stored).
 
         The job is PENDING once recorded, RUNNING with a heartbeat while it works, then DONE or
-        FAILED (ABANDONED if a sweep gave it up meanwhile). ``finalize`` runs once the job
-        succeeded and its files are committed, before the job is recorded DONE (a prefix sync
-        applies its removals there); if it raises, the job is recorded FAILED and the
-        exception propagates (an :class:`OrchestrationError` only fails the job).
+        FAILED (ABANDONED if a sweep gave it up meanwhile); see :mod:`.engine_job`.
+        ``finalize`` runs once the job succeeded and its files are committed, before the job
+        is recorded DONE (a prefix sync applies its removals there); if it raises, the job is
+        recorded FAILED and the exception propagates (an :class:`OrchestrationError` only
+        fails the job). An interrupt or a bug also records the job FAILED, then propagates.
         """
         opts = options or RegistrationOptions()
         validate_folder_name(folder)  # every way in (CLI, Dagster, API) meets the one rule
         self.catalog.sweep_stale()  # jobs of crashed processes are given up first
-        job_id: str | None = None
-        result = JobResult(
-            job_id="", folder=folder, integration=self.storage.name, status=JobStatus.PENDING
-        )
-        tally = Tally(result, quota=QuotaGuard(opts.quotas) if opts.quotas else None)
+        job = JobRecord(self.catalog, self.storage.name, folder, opts)
         try:
-            with deferred():  # a signal waits until the job row exists, then fails it
-                # a missing folder is created for the job, and removed again if the job fails
-                target, job_id = self.catalog.start_job(
-                    folder,
-                    self.storage.name,
-                    redact_url(manifest_name),
-                    ignore_errors=opts.ignore_errors,
-                    options={
-                        "fetch": opts.fetch,
-                        "concurrency": opts.concurrency,
-                        "verify": opts.verify_metadata,
-                    },
-                    retry_of=opts.retry_of,
-                    description=opts.folder_description,
-                    client_metadata=opts.folder_metadata,
-                    owner=owner_tag(),
-                    run_id=opts.run_id or os.environ.get("DAGSTER_RUN_ID"),
-                )
-                result.job_id, result.retry_of = job_id, opts.retry_of
-                result.created_at = datetime.now(timezone.utc)
-            self.catalog.mark_running(job_id)
-            result.status = JobStatus.RUNNING
-            with Heartbeat(self.catalog, job_id):
-                run = _Run(job_id, target.id, manifest.flags)
-                self._work(manifest, opts, run, tally, progress)
-                self._conclude(folder, opts, tally, finalize)
+            run = job.start(redact_url(manifest_name), manifest.flags)
+            with Heartbeat(self.catalog, run.job_id):
+                try:
+                    self._run(manifest, opts, run, job.tally, progress)
+                    if opts.atomic and not job.tally.aborted:
+                        job.publish(run)
+                except OrchestrationError as exc:  # broken manifest, busy catalog, swept
+                    job.stopped(exc)
+                job.conclude(finalize)
         except BaseException as exc:
-            if job_id is None:
-                raise
-            self._abort(exc, opts, tally)
+            if job.started:
+                job.abort(exc)
             raise
-        self._finish(result)
-        return result
-
-    # -- the job's record ---------------------------------------------------------------------
-
-    def _work(
-        self,
-        manifest: Manifest | ItemSource,
-        opts: RegistrationOptions,
-        run: _Run,
-        tally: Tally,
-        progress: Callable[[Progress], None] | None,
-    ) -> None:
-        """Batches, then (strict jobs) the publish; a job-level problem fails the job."""
-        try:
-            self._run(manifest, opts, run, tally, progress)
-            if opts.atomic and not tally.aborted:
-                self._publish(opts, run, tally)
-        except JobGoneError as exc:  # swept meanwhile: the sweep's record stands
-            tally.aborted, tally.result.error = True, str(exc)
-            tally.result.status = JobStatus.ABANDONED
-        except OrchestrationError as exc:  # the manifest broke mid-file, the catalog is busy
-            tally.aborted, tally.result.error = True, str(exc)
-
-    def _publish(self, opts: RegistrationOptions, run: _Run, tally: Tally) -> None:
-        quota = tally.quota
-
-        def check(writer: FileWriter) -> str | None:
-            breach = quota.check_folder(*writer.usage()) if quota else None
-            return f"{breach}: nothing was registered" if breach else None
-
-        published = self.catalog.publish(
-            run.job_id,
-            run.folder_id,
-            skip_existing=run.flags.skip_duplicate_urls,
-            update_client_metadata=run.flags.upsert_metadata or not run.flags.skip_duplicate_urls,
-            check=check if quota else None,
-        )
-        if isinstance(published, str):
-            tally.aborted, tally.result.error = True, published
-        else:
-            tally.add_counts(published)
-
-    def _conclude(
-        self,
-        folder: str,
-        opts: RegistrationOptions,
-        tally: Tally,
-        finalize: Callable[[JobResult], None] | None,
-    ) -> None:
-        result = tally.result
-        if tally.aborted:
-            if result.status is not JobStatus.ABANDONED:
-                result.status = JobStatus.FAILED
-            if opts.atomic:  # nothing was published: the stored counts say so
-                tally.clear_written()
-                result.error = result.error or (
-                    f"{result.failed} file(s) failed and ignore_errors is off: "
-                    "nothing was registered"
-                )
-        else:
-            result.status = JobStatus.DONE
-            # an existing folder takes the given description/metadata only when the job succeeds
-            self.catalog.ensure_folder(folder, opts.folder_description, opts.folder_metadata)
-        result.by_kind = dict(tally.kinds)
-        result.stats = {k: round(v, 3) for k, v in tally.stats.items()}
-        result.unit_errors.sort(key=lambda e: (e.row is None, e.row or 0))
-        if finalize is not None and result.status is JobStatus.DONE:
-            try:
-                finalize(result)
-            except OrchestrationError as exc:
-                result.status, result.error = JobStatus.FAILED, str(exc)
-
-    def _abort(self, exc: BaseException, opts: RegistrationOptions, tally: Tally) -> None:
-        """Record the job FAILED after an interrupt, a crash or a bug, before re-raising."""
-        result = tally.result
-        reason = signal_reason(exc)
-        if isinstance(exc, JobInterrupted):
-            exc.job_id = result.job_id
-        result.status = JobStatus.FAILED
-        result.error = reason or f"aborted: {type(exc).__name__}"
-        if opts.atomic and result.status is not JobStatus.DONE:
-            tally.clear_written()
-        try:
-            self._finish(result)
-        except Exception as failure:  # left RUNNING: the sweep gives it up later
-            log.warning("job %s: could not record its end: %s", result.job_id, failure)
-
-    def _finish(self, result: JobResult) -> None:
-        """Store the outcome (waiting longer than a batch would for a busy catalog)."""
-        result.finished_at = datetime.now(timezone.utc)
-        with deferred():
-            try:
-                self.catalog.finish_job(result, budget=3 * self.catalog.busy_timeout_s)
-            except JobGoneError as exc:
-                result.status, result.error = JobStatus.ABANDONED, str(exc)
+        return job.finish()
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -292,7 +162,7 @@ class RegistrationEngine:
         self,
         manifest: Manifest | ItemSource,
         opts: RegistrationOptions,
-        run: _Run,
+        run: JobRun,
         tally: Tally,
         progress: Callable[[Progress], None] | None,
     ) -> None:
@@ -367,7 +237,7 @@ class RegistrationEngine:
         self,
         batch: Batch,
         opts: RegistrationOptions,
-        run: _Run,
+        run: JobRun,
         tally: Tally,
         pool: ThreadPoolExecutor,
     ) -> None:

@@ -287,6 +287,15 @@ class JobsMixin:
                 found[r.level].append(_unit_error(r))
         return _job_result(row, found["error"], found["warning"])
 
+    def job_counts(self, job_id: str) -> dict[str, int]:
+        """The counts stored on job ``job_id`` (kept current by every committed batch)."""
+        stmt = sa.select(*(jobs.c[name] for name in _JOB_COUNTS)).where(jobs.c.id == job_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            raise NotFoundError(f"unknown job '{job_id}'")
+        return {name: int(value or 0) for name, value in row._mapping.items()}
+
     def job_options(self, job_id: str) -> dict[str, Any]:
         """The options job ``job_id`` ran with (fetch, concurrency, verify, ignore_errors); {}
         if unknown."""
