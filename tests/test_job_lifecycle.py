@@ -270,3 +270,39 @@ def test_two_writers_of_one_folder_take_turns_on_postgresql(postgres_url):
                 sa.text("DELETE FROM op_files; DELETE FROM op_jobs; DELETE FROM op_folders")
             )
         catalog.dispose()
+
+
+def test_dagster_sweep_sensor_abandons_stale_jobs(tmp_path):
+    from dagster import DagsterInstance, build_sensor_context
+
+    from orchestration_pkg.definitions import build_definitions
+    from orchestration_pkg.resources.platform import PlatformResource
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    config = tmp_path / "cfg.yaml"
+    config.write_text(f"catalog: {url}\njobs: {{stale_after_s: 30}}\n", encoding="utf-8")
+    sensor = build_definitions(config).resolve_sensor_def("sweep_abandoned_jobs")
+    assert sensor.minimum_interval_seconds == 15
+    catalog = Catalog(url)
+    try:
+        _, dead = catalog.start_job("lake", "acme", "m.json", ignore_errors=True, owner="h:7")
+        _, alive = catalog.start_job("lake", "acme", "n.json", ignore_errors=True, owner="h:8")
+        with catalog.engine.begin() as conn:
+            old = _now() - timedelta(seconds=31)
+            conn.execute(jobs.update().where(jobs.c.id == dead).values(heartbeat_at=old))
+
+        def tick() -> str:
+            platform = PlatformResource(config_path=str(config))
+            with (
+                DagsterInstance.ephemeral() as instance,
+                build_sensor_context(instance=instance, resources={"platform": platform}) as ctx,
+            ):
+                result = sensor(ctx)
+            return result.skip_message
+
+        assert f"marked 1 job(s) ABANDONED: {dead}" in tick()
+        assert "no stale jobs" in tick()
+        assert catalog.get_job(dead).status is JobStatus.ABANDONED
+        assert catalog.get_job(alive).status is JobStatus.PENDING
+    finally:
+        catalog.dispose()
