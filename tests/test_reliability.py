@@ -205,7 +205,7 @@ def test_sigterm_or_ctrl_c_fails_the_job_with_one_line(tmp_path, images, fault_p
     """The CLI mid-probe (a GET stalls): the job is recorded FAILED "terminated by SIGTERM",
     the folder it created is gone, the process exits 128+signal with one line on stderr."""
     proxy = fault_proxy(images.endpoint)
-    proxy.stall_seconds = 1.5
+    proxy.stall_seconds = 2.5 if sig == signal.SIGTERM else 1.5
     proxy.fault = lambda method, path: "stall" if "obj-004" in path else None
     project = Project(tmp_path, images, f"sqlite:///{tmp_path / 'c.db'}", proxy.url)
     manifest = project.manifest("m", range(8))
@@ -213,7 +213,15 @@ def test_sigterm_or_ctrl_c_fails_the_job_with_one_line(tmp_path, images, fault_p
     catalog = project.catalog()
     try:
         _wait_for(lambda: proxy.count(contains="obj-004") > 0)
-        assert _live_jobs(catalog)
+        (running,) = _live_jobs(catalog)
+        if sig == signal.SIGTERM:  # meanwhile `jobs` and `status` show who runs it, how alive
+            code, out, _ = project.cli("jobs", "jobs", "--json").wait(30)
+            (listed,) = json.loads(out)
+            assert (listed["status"], listed["owner"]) == ("RUNNING", f"{HOST}:{child.pid}")
+            assert 0 <= listed["heartbeat_age_s"] < 120 and listed["started_at"]
+            code, out, _ = project.cli("status", "status", running).wait(30)
+            assert "RUNNING" in out and f"owner {HOST}:{child.pid}" in out
+            assert "heartbeat" in out and "s ago" in out
         _signal(child, sig)
         code, out, err = child.wait(30)
         (job,) = catalog.list_jobs()
