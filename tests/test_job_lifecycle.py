@@ -138,6 +138,16 @@ def test_an_interrupt_fails_the_job_discards_staged_rows_and_keeps_exact_counts(
     job = catalog.list_jobs()[0]
     assert (job.status, job.error) == (JobStatus.FAILED, "terminated by SIGINT")
     assert job.registered == job.created == catalog.count_files("lake") == 8
+    # Dagster terminating a run raises its own BaseException in the step
+    from dagster._core.errors import DagsterExecutionInterruptedError
+
+    with pytest.raises(DagsterExecutionInterruptedError):
+        _register(catalog, storage, path, _raise_at_two(DagsterExecutionInterruptedError))
+    job = catalog.list_jobs()[0]
+    assert (job.status, job.error) == (
+        JobStatus.FAILED,
+        "terminated: the Dagster run was interrupted",
+    )
 
 
 def _raise_at_two(exc_type):

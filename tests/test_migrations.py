@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from orchestration_pkg.core.catalog import Catalog, metadata
 from orchestration_pkg.core.catalog.migrate import (
     VERSION_TABLE,
+    alembic_config,
     head_revision,
     known_revisions,
     upgrade,
@@ -287,6 +289,55 @@ def test_catalog_at_0003_gains_unit_error_codes_and_retry_of(catalog_url: str) -
             assert _schema_diff(conn) == []
     finally:
         catalog.dispose()
+
+
+def test_catalog_at_0005_gains_job_lifecycle_and_its_dead_jobs_are_swept(catalog_url: str) -> None:
+    """0007: a job left PENDING by a crash before heartbeats existed is swept ABANDONED (its
+    existing folder stays); the revision goes back down cleanly."""
+    engine = _engine(catalog_url)
+    job = {"integration": "s3", "manifest": "m", "ignore_errors": False, "options": {}, "stats": {}}
+    job["by_kind"] = {}
+    job |= dict.fromkeys(("total", "registered", "created", "updated", "unchanged"), 0)
+    job |= dict.fromkeys(("skipped", "failed", "bytes_read", "requests"), 0)
+    try:
+        upgrade(engine, "0005")
+        old = sa.MetaData()
+        old.reflect(engine, only=["op_folders", "op_jobs"])
+        with engine.begin() as conn:
+            conn.execute(
+                old.tables["op_folders"].insert(),
+                [{"id": 1, "name": "photos", "client_metadata": {}, "created_at": T0}],
+            )
+            conn.execute(
+                old.tables["op_jobs"].insert(),
+                [
+                    {**job, "id": "a" * 32, "status": "DONE", "folder_id": 1, "created_at": T0},
+                    {**job, "id": "b" * 32, "status": "PENDING", "folder_id": 1, "created_at": T0},
+                ],
+            )
+    finally:
+        engine.dispose()
+    catalog = Catalog(catalog_url)
+    try:
+        assert catalog.schema_version() == "0007"
+        assert catalog.sweep_stale() == ["b" * 32]
+        dead = catalog.get_job("b" * 32)
+        assert dead.status is JobStatus.ABANDONED and "no heartbeat for ever" in dead.error
+        assert catalog.get_job("a" * 32).status is JobStatus.DONE
+        assert [f.name for f in catalog.list_folders()] == ["photos"]
+    finally:
+        catalog.dispose()
+    engine = _engine(catalog_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0005")
+        with engine.connect() as conn:
+            names = sa.inspect(conn).get_table_names()
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("op_jobs")}
+        assert _version(engine) == "0005"
+        assert "op_staged_files" not in names and "run_id" not in columns
+    finally:
+        engine.dispose()
 
 
 def test_sync_pages_use_the_sync_order_index_on_postgresql(catalog_url: str) -> None:

@@ -87,4 +87,8 @@ def signal_reason(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, KeyboardInterrupt):
         return "terminated by SIGINT"
+    # Dagster turns a run's termination (SIGTERM to the run worker) into this BaseException;
+    # matched by name because the core does not import Dagster.
+    if type(exc).__name__ == "DagsterExecutionInterruptedError":
+        return "terminated: the Dagster run was interrupted"
     return None
