@@ -147,7 +147,8 @@ class JobRecord:
         if isinstance(exc, JobInterrupted):
             exc.job_id = result.job_id
         result.status = JobStatus.FAILED
-        result.error = signal_reason(exc) or f"aborted: {type(exc).__name__}"
+        known = str(exc) if isinstance(exc, OrchestrationError) else None  # e.g. catalog busy
+        result.error = signal_reason(exc) or known or f"aborted: {type(exc).__name__}"
         try:
             # The job's row counts what its committed transactions wrote (each batch write and
             # the publish update it in the same transaction): exactly what readers can see.
