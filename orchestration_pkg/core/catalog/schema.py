@@ -172,7 +172,8 @@ jobs = sa.Table(
 )
 
 # 0007: rows of a strict job, invisible to readers until the job publishes them in one short
-# transaction (or discards them when it fails or is abandoned).
+# transaction (or discards them when it fails or is abandoned). ``row`` is the file row's column
+# values as one JSON text: staging writes and reads it back whole, and nothing queries inside.
 staged_files = sa.Table(
     "op_staged_files",
     metadata,
@@ -184,21 +185,7 @@ staged_files = sa.Table(
         nullable=False,
     ),
     sa.Column("batch", sa.Integer, nullable=False),
-    sa.Column("object_url", sa.Text, nullable=False),
-    sa.Column("integration", sa.String(255), nullable=False),
-    sa.Column("key", sa.Text, nullable=False),
-    sa.Column("title", sa.Text),
-    sa.Column("external_id", sa.Text),
-    sa.Column("media_kind", sa.String(32)),
-    sa.Column("size", sa.BigInteger),
-    sa.Column("etag", sa.Text),
-    sa.Column("content_type", sa.Text),
-    sa.Column("last_modified", UTCDateTime),
-    sa.Column("width", sa.Integer),
-    sa.Column("height", sa.Integer),
-    sa.Column("frame_count", sa.BigInteger),
-    sa.Column("media_metadata", _JSON, nullable=False),
-    sa.Column("client_metadata", _JSON, nullable=False),
+    sa.Column("row", sa.Text, nullable=False),
     sa.Index("ix_op_staged_files_job_batch", "job_id", "batch"),
 )
 

@@ -13,7 +13,9 @@ No transaction here ever waits on the network: probing happens before, in the en
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -28,7 +30,17 @@ if TYPE_CHECKING:
     from orchestration_pkg.core.catalog.queries import Catalog
     from orchestration_pkg.core.catalog.writer import FileWriter
 
-_STAGED_VALUES = tuple(c for c in staged_files.c if c.name not in ("id", "job_id", "batch"))
+
+def _dump(values: dict[str, Any]) -> str:
+    """A file row's column values as one JSON text (``last_modified`` in ISO 8601)."""
+    return json.dumps(values, separators=(",", ":"), default=datetime.isoformat)
+
+
+def _load(text: str) -> dict[str, Any]:
+    values = json.loads(text)
+    if values.get("last_modified"):
+        values["last_modified"] = datetime.fromisoformat(values["last_modified"])
+    return values
 
 
 class PublishRefused(Exception):
@@ -78,7 +90,7 @@ class StagingMixin:
         from orchestration_pkg.core.catalog.writer import record_values
 
         catalog: Catalog = self  # type: ignore[assignment]
-        rows = [{**record_values(r), "job_id": job_id, "batch": batch} for r in records]
+        rows = [{"job_id": job_id, "batch": batch, "row": _dump(record_values(r))} for r in records]
         if not rows:
             return 0
 
@@ -120,11 +132,12 @@ class StagingMixin:
             total = UpsertCounts()
             for batch in batches:
                 stmt = (
-                    sa.select(*_STAGED_VALUES)
+                    sa.select(staged_files.c.row)
                     .where(mine, staged_files.c.batch == batch)
                     .order_by(staged_files.c.id)
                 )
-                wanted = {row.object_url: dict(row._mapping) for row in conn.execute(stmt)}
+                staged = (_load(text) for text in conn.scalars(stmt))
+                wanted = {values["object_url"]: values for values in staged}  # last one wins
                 total += writer.upsert_values(
                     wanted,
                     skip_existing=skip_existing,

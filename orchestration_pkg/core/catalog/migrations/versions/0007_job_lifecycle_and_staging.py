@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 revision = "0007"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-_TS = sa.DateTime(timezone=True)
 _BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
@@ -42,21 +39,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("batch", sa.Integer, nullable=False),
-        sa.Column("object_url", sa.Text, nullable=False),
-        sa.Column("integration", sa.String(255), nullable=False),
-        sa.Column("key", sa.Text, nullable=False),
-        sa.Column("title", sa.Text),
-        sa.Column("external_id", sa.Text),
-        sa.Column("media_kind", sa.String(32)),
-        sa.Column("size", sa.BigInteger),
-        sa.Column("etag", sa.Text),
-        sa.Column("content_type", sa.Text),
-        sa.Column("last_modified", _TS),
-        sa.Column("width", sa.Integer),
-        sa.Column("height", sa.Integer),
-        sa.Column("frame_count", sa.BigInteger),
-        sa.Column("media_metadata", _JSON, nullable=False),
-        sa.Column("client_metadata", _JSON, nullable=False),
+        sa.Column("row", sa.Text, nullable=False),  # the file row's values, one JSON text
     )
     op.create_index("ix_op_staged_files_job_batch", "op_staged_files", ["job_id", "batch"])
 
