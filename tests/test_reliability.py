@@ -142,6 +142,28 @@ def test_concurrent_registrations_all_complete_exactly(tmp_path, images, catalog
         catalog.dispose()
 
 
+def test_a_catalog_locked_too_long_is_one_line_and_exit_1(tmp_path, images):
+    """Another process holds the SQLite catalog's write lock past jobs.busy_timeout_s."""
+    project = Project(
+        tmp_path, images, f"sqlite:///{tmp_path / 'c.db'}", images.endpoint, busy_timeout_s=0.5
+    )
+    manifest = project.manifest("m", range(3))
+    project.catalog().dispose()  # the catalog exists (schema at head)
+    holder = Catalog(project.catalog_url)
+    conn = holder.engine.connect()
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        code, out, err = project.cli("busy", "register", str(manifest), "--folder", "lake").wait()
+    finally:
+        conn.rollback()
+        conn.close()
+        holder.dispose()
+    assert code == 1 and out == ""
+    (line,) = err.splitlines()
+    assert line.startswith("error: catalog busy: could not record a job in sqlite:///")
+    assert "within 0.5 s (jobs.busy_timeout_s)" in line
+
+
 # ----------------------------------------------------------------------------- SIGKILL
 
 
