@@ -28,6 +28,7 @@ from orchestration_pkg.sensors.retry_sensor import (
     build_retry_sensor,
     retry_units_job,
 )
+from orchestration_pkg.sensors.sweep_sensor import build_sweep_sensor
 
 __all__ = ["REGISTER_JOB", "build_definitions"]
 
@@ -71,6 +72,7 @@ def build_definitions(
         sensors=[
             *build_manifest_sensors(app, REGISTER_JOB),
             build_retry_sensor(schedule),
+            build_sweep_sensor(app.jobs.stale_after_s),
             *watch.sensors,
         ],
         schedules=watch.schedules,

@@ -319,7 +319,7 @@ def test_jobs_lists_newest_first_with_filters(project, tmp_path):  # noqa: F811
     assert human.returncode == 0
     assert all(j["job_id"] in human.stdout for j in listed) and "FAILED" in human.stdout
 
-    assert "must be one of PENDING, DONE, FAILED" in one_line_error(
+    assert "must be one of PENDING, RUNNING, DONE, FAILED, ABANDONED" in one_line_error(
         run("--config", cfg, "jobs", "--status", "nope", env=env)
     )
     assert "unknown folder" in one_line_error(

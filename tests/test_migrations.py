@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from orchestration_pkg.core.catalog import Catalog, metadata
 from orchestration_pkg.core.catalog.migrate import (
     VERSION_TABLE,
+    alembic_config,
     head_revision,
     known_revisions,
     upgrade,
@@ -220,35 +219,20 @@ def test_catalog_at_0001_upgrades_to_head(catalog_url: str) -> None:
         catalog.dispose()
 
 
-_OPEN = """
-import sys, time
-from orchestration_pkg.core.catalog import Catalog
-time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
-cat = Catalog(sys.argv[1])
-cat.ensure_folder("shared")
-print(cat.schema_version())
-cat.dispose()
-"""
-
-
-def test_processes_opening_a_new_catalog_at_once(catalog_url: str) -> None:
+def test_processes_opening_a_new_catalog_at_once(catalog_url: str, tmp_path: Path) -> None:
+    """20 processes create and migrate one new catalog at the same instant: all succeed (on
+    SQLite, switching a new file to WAL is the race: it answers "locked" without waiting)."""
     import time
+    from multiprocessing import forkserver
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    start = time.time() + 3  # after every interpreter has imported the package
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _OPEN, catalog_url, str(start)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    outputs = [proc.communicate(timeout=120) for proc in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err
+    from tests.fixtures.forked import start_open_catalog
+
+    forkserver.ensure_running()
+    start = time.time() + 1.0
+    children = [start_open_catalog(catalog_url, tmp_path, f"open-{i}", start) for i in range(20)]
+    for child in children:
+        code, out, err = child.wait(120)
+        assert code == 0, err
         assert out.strip() == head_revision()
     catalog = Catalog(catalog_url)
     try:
@@ -282,7 +266,7 @@ def test_catalog_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         engine.dispose()
     with pytest.raises(RuntimeError, match="revision 9999, newer than"):
         Catalog(url)
-    assert known_revisions() == ["0001", "0002", "0003", "0004", "0005", "0006", "0008"]
+    assert known_revisions() == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
 
 
 def test_catalog_at_0003_gains_unit_error_codes_and_retry_of(catalog_url: str) -> None:
@@ -312,6 +296,56 @@ def test_catalog_at_0003_gains_unit_error_codes_and_retry_of(catalog_url: str) -
             assert _schema_diff(conn) == []
     finally:
         catalog.dispose()
+
+
+def test_catalog_at_0005_gains_job_lifecycle_and_its_dead_jobs_are_swept(catalog_url: str) -> None:
+    """0007: a job left PENDING by a crash before heartbeats existed is swept ABANDONED (its
+    existing folder stays); the revision goes back down cleanly."""
+    engine = _engine(catalog_url)
+    job = {"integration": "s3", "manifest": "m", "ignore_errors": False, "options": {}, "stats": {}}
+    job["by_kind"] = {}
+    job |= dict.fromkeys(("total", "registered", "created", "updated", "unchanged"), 0)
+    job |= dict.fromkeys(("skipped", "failed", "bytes_read", "requests"), 0)
+    try:
+        upgrade(engine, "0005")
+        old = sa.MetaData()
+        old.reflect(engine, only=["op_folders", "op_jobs"])
+        with engine.begin() as conn:
+            conn.execute(
+                old.tables["op_folders"].insert(),
+                [{"id": 1, "name": "photos", "client_metadata": {}, "created_at": T0}],
+            )
+            conn.execute(
+                old.tables["op_jobs"].insert(),
+                [
+                    {**job, "id": "a" * 32, "status": "DONE", "folder_id": 1, "created_at": T0},
+                    {**job, "id": "b" * 32, "status": "PENDING", "folder_id": 1, "created_at": T0},
+                ],
+            )
+    finally:
+        engine.dispose()
+    catalog = Catalog(catalog_url)
+    try:
+        assert catalog.schema_version() == head_revision() == "0008"
+        assert catalog.sweep_stale() == ["b" * 32]
+        dead = catalog.get_job("b" * 32)
+        assert dead.status is JobStatus.ABANDONED and "no heartbeat for ever" in dead.error
+        assert catalog.get_job("a" * 32).status is JobStatus.DONE
+        assert [f.name for f in catalog.list_folders()] == ["photos"]
+    finally:
+        catalog.dispose()
+    engine = _engine(catalog_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0005")
+        with engine.connect() as conn:
+            names = sa.inspect(conn).get_table_names()
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("op_jobs")}
+        assert _version(engine) == "0005"
+        assert "op_staged_files" not in names and "run_id" not in columns
+        assert "op_watch_events" not in names and "op_gateway_tokens" not in names
+    finally:
+        engine.dispose()
 
 
 def test_sync_pages_use_the_sync_order_index_on_postgresql(catalog_url: str) -> None:

@@ -13,10 +13,8 @@ import subprocess
 from itertools import cycle
 from urllib.parse import parse_qs, quote
 
-from dagster import materialize
-
-from orchestration_pkg.assets import REGISTRATION_ASSETS
-from orchestration_pkg.resources.platform import PlatformResource
+from orchestration_pkg import build_definitions
+from orchestration_pkg.assets.manifest_job import REGISTER_JOB, REGISTER_OP
 from tests.media import image_bytes
 from tests.test_cli import CLI
 
@@ -101,7 +99,7 @@ def test_no_secret_in_any_output_under_faults(
         # the same through Dagster: the event log of a materialization
         run_config = {
             "ops": {
-                "manifest": {
+                REGISTER_OP: {
                     "config": {
                         "manifest": str(path),
                         "folder": f"dg-{name}",
@@ -111,11 +109,8 @@ def test_no_secret_in_any_output_under_faults(
                 }
             }
         }
-        result = materialize(
-            REGISTRATION_ASSETS,
-            resources={"platform": PlatformResource(config_path=str(config))},
-            run_config=run_config,
-        )
+        job = build_definitions(config).resolve_job_def(REGISTER_JOB)
+        result = job.execute_in_process(run_config=run_config)
         assert result.success
         outputs[f"dagster {name}"] = "\n".join(str(e) for e in result.all_events)
     for job_id in job_ids:

@@ -96,7 +96,12 @@ def register_into_folder(
 
 
 def run_options(
-    fetch: str, *, ignore_errors: bool, verify_metadata: bool, description: str | None
+    fetch: str,
+    *,
+    ignore_errors: bool,
+    verify_metadata: bool,
+    description: str | None,
+    run_id: str | None = None,
 ) -> RegistrationOptions:
     """The engine options of a run's config (``fetch`` checked: Dagster config has no enum)."""
     if fetch not in ("auto", "head", "none"):
@@ -106,6 +111,7 @@ def run_options(
         ignore_errors=ignore_errors,
         verify_metadata=verify_metadata,
         folder_description=description,
+        run_id=run_id,
     )
 
 
@@ -135,6 +141,7 @@ def build_folder_asset(folder: CatalogFolder, translator: CatalogTranslator) -> 
             ignore_errors=ignore,
             verify_metadata=config.verify_metadata,
             description=folder.policy.description,
+            run_id=context.run.run_id,
         )
         done = register_into_folder(
             platform, manifest, folder.name, config.integration or (cfg.name if cfg else None), opts

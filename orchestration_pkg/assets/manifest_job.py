@@ -82,6 +82,7 @@ def build_register_manifest_job(
             ignore_errors=config.ignore_errors,
             verify_metadata=config.verify_metadata,
             description=config.folder_description or folder.policy.description,
+            run_id=context.run.run_id,
         )
         done = register_into_folder(
             platform, config.manifest, folder.name, integration or None, opts

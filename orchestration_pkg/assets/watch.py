@@ -131,7 +131,7 @@ def build_folder_asset(
             platform.app_config(),
             cfg,
             folder.name,
-            RegistrationOptions(ignore_errors=watch.ignore_errors),
+            RegistrationOptions(ignore_errors=watch.ignore_errors, run_id=context.run.run_id),
         )
         if config.events:
             return _apply_events(context, catalog, storage, folder, spec.key, opts)

@@ -27,6 +27,7 @@ from orchestration_pkg.cli import (  # noqa: F401 - registers commands
 )
 from orchestration_pkg.cli.common import app, err
 from orchestration_pkg.cli.config_cmd import config_app
+from orchestration_pkg.core.interrupts import JobInterrupted, handle_termination
 
 app.add_typer(config_app, name="config")
 
@@ -36,7 +37,12 @@ __all__ = ["app", "main"]
 def main() -> None:
     """The entry point: usage errors (missing option, bad value) are one line and exit 2."""
     try:
-        code = app(standalone_mode=False)
+        with handle_termination():  # SIGTERM/SIGINT: the running job is recorded FAILED first
+            code = app(standalone_mode=False)
+    except JobInterrupted as exc:
+        job = f": job {exc.job_id} marked FAILED" if exc.job_id else ""
+        err.print(f"error: {exc}{job}", markup=False, highlight=False)
+        sys.exit(exc.exit_code)
     except click_exceptions.NoArgsIsHelpError as exc:
         sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
         sys.exit(2)  # as Click does: no command is a usage error

@@ -24,7 +24,14 @@ from orchestration_pkg.cli.common import (
     warn,
     warn_if_no_config,
 )
-from orchestration_pkg.cli.output import job_json, job_json_unit, outcome, print_job, unit_line
+from orchestration_pkg.cli.output import (
+    heartbeat_age,
+    job_json,
+    job_json_unit,
+    outcome,
+    print_job,
+    unit_line,
+)
 from orchestration_pkg.core.models import JobResult, JobStatus
 from orchestration_pkg.core.storage import MAX_SIGN_TTL, MIN_SIGN_TTL, clamp_ttl
 
@@ -136,7 +143,12 @@ def retry(
             cat.dispose()
 
     cfg, todo = guard(plan)
-    if todo.job.status is JobStatus.FAILED and todo.job.total > todo.job.failed:
+    if todo.job.status is JobStatus.ABANDONED:
+        warn(
+            f"job {job_id} was ABANDONED (its process died): only units it had recorded are "
+            "retried; run its command again for the rest (re-runs are idempotent)"
+        )
+    elif todo.job.status is JobStatus.FAILED and todo.job.total > todo.job.failed:
         warn(
             f"job {job_id} FAILED as a whole: its other rows were rolled back and are not "
             "retried; register its manifest again for those"
@@ -201,7 +213,7 @@ def _when(value: Any) -> str:
 def jobs(
     folder: str | None = typer.Option(None, "--folder", "-f", help="only jobs of this folder"),
     status_: str | None = typer.Option(
-        None, "--status", "-s", help="PENDING, DONE or FAILED (any case)"
+        None, "--status", "-s", help="PENDING, RUNNING, DONE, FAILED or ABANDONED (any case)"
     ),
     limit: int = typer.Option(20, min=1, max=10_000, help="at most this many jobs"),
     as_json: bool = typer.Option(False, "--json"),
@@ -219,11 +231,15 @@ def jobs(
     if as_json:
         keys = ("job_id", "status", "folder", "integration", "total", "registered", "created")
         keys += ("updated", "unchanged", "skipped", "failed", "error", "created_at", "finished_at")
-        keys += ("retry_of",)
+        keys += ("retry_of", "owner", "run_id", "started_at", "heartbeat_at", "heartbeat_age_s")
         print_json([{k: v for k, v in job_json(r).items() if k in keys} for r in rows])
         return
-    table = Table("job", "status", "folder", "created", "updated", "failed", "started", "finished")
+    table = Table(
+        "job", "status", "folder", "created", "updated", "failed", "started", "finished", "owner",
+        "heartbeat",
+    )  # fmt: skip
     for r in rows:
+        age = heartbeat_age(r)
         table.add_row(
             r.job_id,
             r.status.value,
@@ -233,6 +249,8 @@ def jobs(
             str(r.failed),
             _when(r.created_at),
             _when(r.finished_at),
+            escape(r.owner or ""),
+            f"{age:.0f} s ago" if age is not None and not r.status.finished else "",
         )
     out.print(table)
 

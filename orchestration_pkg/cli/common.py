@@ -75,15 +75,16 @@ def catalog() -> Catalog:
 
     cfg = config()
     warn_if_no_config(cfg)
-    return Catalog(cfg.catalog)
+    return Catalog.for_config(cfg)
 
 
 def guard(fn: Callable[[], T]) -> T:
-    """Run a command body; a user-facing error becomes one line on stderr and exit code 2."""
+    """Run a command body; a user-facing error becomes one line on stderr and exit code 2
+    (1 for errors that are not about the command line, such as a busy catalog)."""
     try:
         return fn()
     except OrchestrationError as exc:
-        fail(str(exc))
+        fail(str(exc), code=getattr(exc, "exit_code", 2))
 
 
 def fail(message: str, code: int = 2) -> Any:

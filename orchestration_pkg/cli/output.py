@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from rich.markup import escape
@@ -32,12 +33,12 @@ def outcome(result: JobResult) -> tuple[str, str | None, int]:
     * Rows but none registered, some failed (``--ignore-errors``): ``nothing_registered``, exit 1.
     * Some rows failed (``--ignore-errors``): ``partial``, a warning, exit 0.
     """
-    if result.status is JobStatus.FAILED:
+    if result.status is not JobStatus.DONE:  # FAILED, or ABANDONED by a sweep meanwhile
         first = result.unit_errors[0] if result.unit_errors else None
         reason = result.error or "failed"
         if first is not None:
             reason += f"; first error: {unit_line(first)}"
-        return FAILED, f"job {result.job_id} FAILED: {reason}", 1
+        return FAILED, f"job {result.job_id} {result.status.value}: {reason}", 1
     if result.total == 0:
         return EMPTY, "manifest has no rows; nothing registered", 0
     if result.registered == 0 and result.failed:
@@ -50,7 +51,29 @@ def outcome(result: JobResult) -> tuple[str, str | None, int]:
 def job_json(result: JobResult) -> dict[str, Any]:
     data = result.model_dump(mode="json")
     data["unit_errors"] = [job_json_unit(e) for e in result.unit_errors]
+    data["heartbeat_age_s"] = heartbeat_age(result)
     return data
+
+
+def heartbeat_age(result: JobResult, now: datetime | None = None) -> float | None:
+    """Seconds since the job's last heartbeat (None when it never sent one)."""
+    if result.heartbeat_at is None:
+        return None
+    now = now or datetime.now(timezone.utc)
+    return round(max(0.0, (now - result.heartbeat_at).total_seconds()), 1)
+
+
+def liveness(result: JobResult) -> str:
+    """``owner host:pid · run … · started … · heartbeat 3 s ago``: who runs or ran the job."""
+    parts = [f"owner {result.owner}" if result.owner else "owner unknown"]
+    if result.run_id:
+        parts.append(f"dagster run {result.run_id}")
+    if result.started_at:
+        parts.append(f"started {result.started_at:%Y-%m-%d %H:%M:%S}")
+    age = heartbeat_age(result)
+    if age is not None and not result.status.finished:
+        parts.append(f"heartbeat {age:.0f} s ago")
+    return " · ".join(parts)
 
 
 def job_json_unit(e: UnitError) -> dict[str, Any]:
@@ -74,7 +97,13 @@ def unit_line(e: UnitError, *, code: bool = False) -> str:
 
 def print_job(result: JobResult, *, sync_line: bool = True) -> None:
     """The human summary of a job (``sync_line``: its listed/events/removed counts too)."""
-    colour = {"DONE": "green", "FAILED": "red", "PENDING": "yellow"}[result.status.value]
+    colour = {
+        "DONE": "green",
+        "FAILED": "red",
+        "ABANDONED": "red",
+        "PENDING": "yellow",
+        "RUNNING": "yellow",
+    }[result.status.value]
     out.print(
         f"job [bold]{escape(result.job_id)}[/] → folder [bold]{escape(result.folder)}[/]: "
         f"[{colour}]{result.status.value}[/]",
@@ -89,6 +118,7 @@ def print_job(result: JobResult, *, sync_line: bool = True) -> None:
     )
     if result.retry_of:
         out.print(f"  retry of job {result.retry_of}", markup=False, highlight=False)
+    out.print(f"  {liveness(result)}", markup=False, highlight=False)
     synced = [f"{k} {result.stats[k]:g}" for k in SYNC_STATS[:3] if k in result.stats]
     if synced and sync_line:
         out.print(f"  sync: {' · '.join(synced)}", markup=False, highlight=False)

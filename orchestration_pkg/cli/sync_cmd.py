@@ -102,11 +102,11 @@ def sync(
             markup=False,
             highlight=False,
         )
-    if job.status.value == "FAILED":
+    if job.status.value != "DONE":
         reason = job.error or "failed"
         if job.unit_errors:
             reason += f"; first error: {unit_line(job.unit_errors[0])}"
-        fail(f"sync job {job.job_id} FAILED: {reason}", code=1)
+        fail(f"sync job {job.job_id} {job.status.value}: {reason}", code=1)
     if result.failed and not (result.added or result.updated or result.unchanged):
         fail(f"all {result.failed} changed objects failed; nothing registered", code=1)
     if result.failed:

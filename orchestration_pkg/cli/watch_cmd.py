@@ -97,11 +97,11 @@ def watch(
     if once:
         result = guard(evaluate)
         job = result.job
-        if job is not None and job.status.value == "FAILED":
+        if job is not None and job.status.value != "DONE":
             reason = job.error or "failed"
             if job.unit_errors:
                 reason += f"; first error: {unit_line(job.unit_errors[0])}"
-            fail(f"watch job {job.job_id} FAILED: {reason}", code=1)
+            fail(f"watch job {job.job_id} {job.status.value}: {reason}", code=1)
         return
 
     stop = threading.Event()

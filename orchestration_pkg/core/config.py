@@ -63,6 +63,7 @@ __all__ = [
     "GCSIntegrationConfig",
     "GCSServiceAccountAuth",
     "IntegrationConfig",
+    "JobsConfig",
     "ManifestWatch",
     "RetryConfig",
     "S3IntegrationConfig",
@@ -99,6 +100,24 @@ class RetryUnitsConfig(StrictModel):
     )
 
 
+class JobsConfig(StrictModel):
+    """Job liveness and catalog contention: when a silent job counts as abandoned, how long a
+    write waits for a busy catalog."""
+
+    stale_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="a PENDING/RUNNING job without a heartbeat for this long is ABANDONED "
+        "(heartbeats every stale_after_s / 4)",
+    )
+    busy_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="how long one catalog write waits for the catalog before the job fails "
+        "with 'catalog busy'",
+    )
+
+
 class AppConfig(StrictModel):
     catalog: str = "sqlite:///catalog.db"
     integrations: list[IntegrationConfig] = Field(default_factory=list)
@@ -117,6 +136,7 @@ class AppConfig(StrictModel):
     limits: InputLimits = Field(
         default_factory=InputLimits, description="what one manifest row may hold"
     )
+    jobs: JobsConfig = Field(default_factory=JobsConfig, description="job liveness, busy catalog")
 
     @model_validator(mode="after")
     def _inherit_retry(self) -> AppConfig:

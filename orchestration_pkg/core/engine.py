@@ -2,9 +2,11 @@
 
 One job = one manifest into one folder. Rows stream from the manifest, are grouped into batches
 (≤ 1000 images, ≤ 100 videos, as the vendors recommend), each batch is probed concurrently with
-per-file retries of transient errors, and written with one bulk upsert per batch. With
-``ignore_errors`` every good file is registered and every bad one becomes a unit error; without
-it, the first bad file fails the job and nothing of it is committed.
+per-file retries of transient errors, and written with one bulk upsert per batch, each in its
+own short transaction after the batch's network I/O. With ``ignore_errors`` every good file is
+registered (each batch visible once written) and every bad one becomes a unit error; without
+it, batches are staged out of readers' sight and published in one transaction at the end, and
+the first bad file fails the job: nothing of it is published.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import mimetypes
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Literal, Protocol
 
 from orchestration_pkg.core import unit_errors as ue
-from orchestration_pkg.core.catalog import Catalog, FileRecord, FileWriter
+from orchestration_pkg.core.catalog import Catalog, FileRecord
+from orchestration_pkg.core.catalog.lifecycle import Heartbeat
+from orchestration_pkg.core.engine_job import JobRecord, JobRun
 from orchestration_pkg.core.engine_plan import (
     IMAGE_KINDS,
     Batch,
@@ -38,7 +41,6 @@ from orchestration_pkg.core.manifest import Manifest, guess_media_kind
 from orchestration_pkg.core.media.dispatch import probe_object
 from orchestration_pkg.core.models import (
     JobResult,
-    JobStatus,
     ManifestFlags,
     ManifestItem,
     MediaKind,
@@ -46,7 +48,6 @@ from orchestration_pkg.core.models import (
 )
 from orchestration_pkg.core.policy import Quotas, Requirements, frames_of, violations
 from orchestration_pkg.core.probe import ProbeResult, head_object
-from orchestration_pkg.core.quota import QuotaGuard
 from orchestration_pkg.core.record_checks import record_problem
 from orchestration_pkg.core.retry import deadline
 from orchestration_pkg.core.storage import Storage
@@ -91,10 +92,12 @@ class RegistrationOptions:
     requirements: Requirements | None = None
     quotas: Quotas | None = None
     retry_of: str | None = None  # the job whose failed units this job retries
+    run_id: str | None = None  # the Dagster run doing it (default: $DAGSTER_RUN_ID)
 
     @property
     def atomic(self) -> bool:
-        """One transaction for the whole job: without ignore_errors, or when quotas apply."""
+        """All or nothing as readers see it (rows staged, published at the end): without
+        ignore_errors, or when quotas apply."""
         return not self.ignore_errors or bool(self.quotas and self.quotas.is_set())
 
 
@@ -127,77 +130,32 @@ class RegistrationEngine:
     ) -> JobResult:
         """Run one upload job to completion and return its result (also stored).
 
+        The job is PENDING once recorded, RUNNING with a heartbeat while it works, then DONE or
+        FAILED (ABANDONED if a sweep gave it up meanwhile); see :mod:`.engine_job`.
         ``finalize`` runs once the job succeeded and its files are committed, before the job
         is recorded DONE (a prefix sync applies its removals there); if it raises, the job is
-        recorded FAILED and the exception propagates.
+        recorded FAILED and the exception propagates (an :class:`OrchestrationError` only
+        fails the job). An interrupt or a bug also records the job FAILED, then propagates.
         """
         opts = options or RegistrationOptions()
         validate_folder_name(folder)  # every way in (CLI, Dagster, API) meets the one rule
-        # a missing folder is created for the job, and removed again if the job fails
-        target, job_id = self.catalog.start_job(
-            folder,
-            self.storage.name,
-            redact_url(manifest_name),
-            ignore_errors=opts.ignore_errors,
-            options={
-                "fetch": opts.fetch,
-                "concurrency": opts.concurrency,
-                "verify": opts.verify_metadata,
-            },
-            retry_of=opts.retry_of,
-            description=opts.folder_description,
-            client_metadata=opts.folder_metadata,
-        )
-        result = JobResult(
-            job_id=job_id,
-            folder=folder,
-            integration=self.storage.name,
-            status=JobStatus.PENDING,
-            retry_of=opts.retry_of,
-            created_at=datetime.now(timezone.utc),
-        )
-        tally = Tally(result, quota=QuotaGuard(opts.quotas) if opts.quotas else None)
+        self.catalog.sweep_stale()  # jobs of crashed processes are given up first
+        job = JobRecord(self.catalog, self.storage.name, folder, opts)
         try:
-            with self.catalog.writer(target.id) as writer:
-                self._run(manifest, opts, writer, tally, progress)
-                if tally.quota and not tally.aborted:
-                    breach = tally.quota.check_folder(*writer.usage())
-                    if breach:
-                        tally.aborted, result.error = True, f"{breach}: nothing was registered"
-                if tally.aborted:
-                    writer.rollback()
-        except OrchestrationError as exc:  # the manifest itself broke (syntax error mid-file)
-            tally.aborted = True
-            result.error = str(exc)
-        except BaseException as exc:  # a bug or an interrupt: never leave the job PENDING
-            result.status, result.error = JobStatus.FAILED, f"aborted: {type(exc).__name__}"
-            result.finished_at = datetime.now(timezone.utc)
-            self.catalog.finish_job(result)
+            run = job.start(redact_url(manifest_name), manifest.flags)
+            with Heartbeat(self.catalog, run.job_id):
+                try:
+                    self._run(manifest, opts, run, job.tally, progress)
+                    if opts.atomic and not job.tally.aborted:
+                        job.publish(run)
+                except OrchestrationError as exc:  # broken manifest, busy catalog, swept
+                    job.stopped(exc)
+                job.conclude(finalize)
+        except BaseException as exc:
+            if job.started:
+                job.abort(exc)
             raise
-        if tally.aborted:
-            result.status = JobStatus.FAILED
-            result.registered = result.created = result.updated = result.unchanged = 0
-            result.error = result.error or (
-                f"{result.failed} file(s) failed and ignore_errors is off: nothing was registered"
-            )
-        else:
-            result.status = JobStatus.DONE
-            # an existing folder takes the given description/metadata only when the job succeeds
-            self.catalog.ensure_folder(folder, opts.folder_description, opts.folder_metadata)
-        result.by_kind = dict(tally.kinds) if not tally.aborted else {}
-        result.stats = {k: round(v, 3) for k, v in tally.stats.items()} if not tally.aborted else {}
-        result.unit_errors.sort(key=lambda e: (e.row is None, e.row or 0))
-        if finalize is not None and result.status is JobStatus.DONE:
-            try:
-                finalize(result)
-            except BaseException as exc:
-                result.status, result.error = JobStatus.FAILED, f"aborted: {type(exc).__name__}"
-                result.finished_at = datetime.now(timezone.utc)
-                self.catalog.finish_job(result)
-                raise
-        result.finished_at = datetime.now(timezone.utc)
-        self.catalog.finish_job(result)
-        return result
+        return job.finish()
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -205,24 +163,24 @@ class RegistrationEngine:
         self,
         manifest: Manifest | ItemSource,
         opts: RegistrationOptions,
-        writer: FileWriter,
+        run: JobRun,
         tally: Tally,
         progress: Callable[[Progress], None] | None,
     ) -> None:
-        flags = manifest.flags
         state = Progress()
-        with ThreadPoolExecutor(max_workers=max(1, opts.concurrency)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, opts.concurrency))
+        try:
             for batch in self._batches(manifest, opts, tally, state):
                 if tally.aborted:
                     continue  # keep reading: report every bad row, probe nothing more
-                self._process(batch, opts, flags, writer, tally, pool)
-                if not opts.atomic:
-                    writer.commit()
+                self._process(batch, opts, run, tally, pool)
                 state.batches += 1
-                state.registered = tally.result.registered
+                state.registered = tally.result.registered + tally.staged
                 state.failed = tally.result.failed
                 if progress:
                     progress(state)
+        finally:  # an interrupt must not wait for the probes still queued
+            pool.shutdown(wait=False, cancel_futures=True)
         state.failed = tally.result.failed
         if progress:
             progress(state)
@@ -286,11 +244,11 @@ class RegistrationEngine:
         self,
         batch: Batch,
         opts: RegistrationOptions,
-        flags: ManifestFlags,
-        writer: FileWriter,
+        run: JobRun,
         tally: Tally,
         pool: ThreadPoolExecutor,
     ) -> None:
+        """Probe one batch (no transaction open), then write it in one short transaction."""
         # guarded: any exception of one file becomes its unit error (the per-file boundary)
         outcomes = list(pool.map(lambda p: guarded(lambda: self._fetch(p, opts)), batch.planned))
         records: list[FileRecord] = []
@@ -313,10 +271,17 @@ class RegistrationEngine:
                 tally.aborted = True
                 tally.result.error = f"{breach}: nothing was registered"
                 return
-        counts = writer.upsert(
+        run.batches += 1
+        if opts.atomic:  # out of sight until the job publishes everything at once
+            tally.staged += self.catalog.stage_batch(run.job_id, run.batches, records)
+            tally.add_records(records)
+            return
+        counts = self.catalog.write_batch(
+            run.job_id,
+            run.folder_id,
             records,
-            skip_existing=flags.skip_duplicate_urls,
-            update_client_metadata=flags.upsert_metadata or not flags.skip_duplicate_urls,
+            skip_existing=run.flags.skip_duplicate_urls,
+            update_client_metadata=run.flags.upsert_metadata or not run.flags.skip_duplicate_urls,
         )
         tally.add_written(counts, records)
 

@@ -65,6 +65,7 @@ class Tally:
     quota: QuotaGuard | None = None
     stats: Counter = field(default_factory=Counter)
     dedupe: RowDeduper = field(default_factory=RowDeduper)
+    staged: int = 0  # rows a strict job staged, published at its end
 
     def add_error(
         self, url: str, error: str | Failure, row: int | None, item: dict | None = None
@@ -95,12 +96,27 @@ class Tally:
 
     def add_written(self, counts: UpsertCounts, records: Sequence[FileRecord]) -> None:
         """Count one written batch: upsert outcomes, files by kind, media seconds and frames."""
+        self.add_counts(counts)
+        self.add_records(records)
+
+    def add_counts(self, counts: UpsertCounts) -> None:
+        """Count upsert outcomes (a committed batch, or a strict job's whole publish)."""
         res = self.result
         res.created += counts.created
         res.updated += counts.updated
         res.unchanged += counts.unchanged
         res.skipped += counts.skipped
         res.registered = res.created + res.updated + res.unchanged
+
+    def clear_written(self) -> None:
+        """Nothing of the job reached the folder (a strict job that did not publish)."""
+        res = self.result
+        res.registered = res.created = res.updated = res.unchanged = 0
+        self.kinds.clear()
+        self.stats.clear()
+
+    def add_records(self, records: Sequence[FileRecord]) -> None:
+        """Count files by kind, media seconds and frames of a written or staged batch."""
         self.kinds.update(r.media_kind or "other" for r in records)
         for r in records:
             if r.media_kind in ("video", "audio") and r.media_metadata.get("duration"):

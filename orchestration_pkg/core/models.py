@@ -26,11 +26,22 @@ class MediaKind(str, enum.Enum):
 
 
 class JobStatus(str, enum.Enum):
-    """Life cycle of an upload job (same words as Encord's LongPollingStatus)."""
+    """Life cycle of an upload job: PENDING → RUNNING → DONE | FAILED | ABANDONED.
+
+    ABANDONED: the job's process stopped sending heartbeats (killed, host lost) and a sweep
+    gave it up; what it had committed stays, what it had staged is discarded.
+    """
 
     PENDING = "PENDING"
+    RUNNING = "RUNNING"
     DONE = "DONE"
     FAILED = "FAILED"
+    ABANDONED = "ABANDONED"
+
+    @property
+    def finished(self) -> bool:
+        """DONE, FAILED or ABANDONED: the job will not change any more."""
+        return self not in (JobStatus.PENDING, JobStatus.RUNNING)
 
 
 class MediaMetadata(BaseModel):
@@ -165,3 +176,9 @@ class JobResult(BaseModel):
     )
     created_at: datetime | None = None
     finished_at: datetime | None = None
+    owner: str | None = Field(default=None, description="host:pid of the process running it")
+    run_id: str | None = Field(default=None, description="Dagster run id, when run by Dagster")
+    started_at: datetime | None = None
+    heartbeat_at: datetime | None = Field(
+        default=None, description="last sign of life of its process (while PENDING/RUNNING)"
+    )

@@ -100,7 +100,7 @@ def register_manifest(
     storage = storage or build_storage(integration_cfg)
     options = with_policies(config, integration_cfg, folder, options)
     own_catalog = catalog is None
-    catalog = catalog or Catalog(config.catalog)
+    catalog = catalog or Catalog.for_config(config)
     try:
         with open_manifest(source, storage, config.limits) as manifest:
             engine = RegistrationEngine(catalog, storage)

@@ -50,9 +50,13 @@ def plan_retry(catalog: Catalog, job_id: str, *, only_transient: bool = False) -
 
     ``only_transient`` (the Dagster retry sensor) skips units whose error is permanent.
     """
+    catalog.sweep_stale()  # a job whose process died is ABANDONED now, not "still running"
     job = catalog.get_job(job_id)
-    if job.status is JobStatus.PENDING:
-        raise OrchestrationError(f"job {job_id} is still PENDING: retry it once it has finished")
+    if not job.status.finished:
+        raise OrchestrationError(
+            f"job {job_id} is still {job.status.value} (owner {job.owner or 'unknown'}): "
+            "retry it once it has finished"
+        )
     plan = RetryPlan(job=job)
     for unit in catalog.failed_units(job_id):
         reason = not_retryable(unit.code, unit.item)
@@ -76,6 +80,7 @@ def retry_job(
     catalog: Catalog | None = None,
     storage: Storage | None = None,
     progress: Callable[[Progress], None] | None = None,
+    run_id: str | None = None,
 ) -> JobResult:
     """Run ``plan`` as a new job (``retry_of`` = the planned job) and return it, finished.
 
@@ -90,7 +95,7 @@ def retry_job(
     storage = storage or build_storage(integration_cfg)
     requirements, quotas = config.policy_for(integration_cfg, job.folder)
     own_catalog = catalog is None
-    catalog = catalog or Catalog(config.catalog)
+    catalog = catalog or Catalog.for_config(config)
     try:
         ran = catalog.job_options(job.job_id)
         options = replace(
@@ -104,6 +109,7 @@ def retry_job(
             requirements=requirements,
             quotas=quotas,
             retry_of=job.job_id,
+            run_id=run_id,
         )
         name = f"retry of job {job.job_id}"
         rows = Manifest(
@@ -116,7 +122,7 @@ def retry_job(
         )
         engine = RegistrationEngine(catalog, storage)
         result = engine.register(rows, job.folder, options, manifest_name=name, progress=progress)
-        if plan.skipped:  # counted and explained in the job's own record as well
+        if plan.skipped and result.status is not JobStatus.ABANDONED:  # in its record too
             result.total += len(plan.skipped)
             result.skipped += len(plan.skipped)
             result.warnings = [*plan.skipped, *result.warnings]

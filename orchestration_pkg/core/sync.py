@@ -348,7 +348,7 @@ def sync_integration(
     storage = storage or build_storage(cfg)
     opts = with_policies(config, cfg, target, options)
     own_catalog = catalog is None
-    catalog = catalog or Catalog(config.catalog)
+    catalog = catalog or Catalog.for_config(config)
     try:
         return PrefixSync(catalog, storage).run(
             target,

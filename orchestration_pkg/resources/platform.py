@@ -34,7 +34,7 @@ class PlatformResource(ConfigurableResource):
 
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = Catalog(self.app_config().catalog)
+            self._catalog = Catalog.for_config(self.app_config())
         return self._catalog
 
     def storage(self, integration: str | None = None) -> Storage:

@@ -27,7 +27,7 @@ from dagster import (
 from pydantic import Field
 
 from orchestration_pkg.core.catalog import Catalog
-from orchestration_pkg.core.models import JobResult, JobStatus
+from orchestration_pkg.core.models import JobResult
 from orchestration_pkg.core.retry_units import plan_retry, retry_job
 from orchestration_pkg.resources.platform import PlatformResource
 
@@ -74,7 +74,7 @@ def due_retries(
     retried = {j.retry_of for j in recent if j.retry_of}
     due: list[JobResult] = []
     for candidate in reversed(recent):
-        if candidate.status is JobStatus.PENDING or not candidate.failed:
+        if not candidate.status.finished or not candidate.failed:
             continue
         if candidate.job_id in retried or candidate.finished_at is None:
             continue
@@ -100,7 +100,12 @@ def retry_failed_units(
         return {"job_id": None, "retry_of": config.job_id}
     storage = platform.storage(plan.job.integration)
     result = retry_job(
-        platform.app_config(), plan, ignore_errors=True, catalog=catalog, storage=storage
+        platform.app_config(),
+        plan,
+        ignore_errors=True,
+        catalog=catalog,
+        storage=storage,
+        run_id=context.run_id,
     )
     context.log.info(
         "retry %s of job %s: %d registered, %d still failing",

@@ -28,8 +28,10 @@ from orchestration_pkg.core.catalog.schema import (
     files,
     folders,
     jobs,
+    staged_files,
     unit_errors,
 )
+from orchestration_pkg.core.catalog.txn import JobGoneError, run_write
 from orchestration_pkg.core.errors import NotFoundError
 from orchestration_pkg.core.models import JobResult, JobStatus, UnitError
 
@@ -73,6 +75,7 @@ class JobsMixin:
 
     if TYPE_CHECKING:
         engine: Engine
+        busy_timeout_s: float
 
         def _load_folder(self, conn: Connection, name: str) -> Folder | None: ...
         def _dialect_insert(self, table: sa.Table) -> Any: ...
@@ -80,6 +83,7 @@ class JobsMixin:
     def _job_values(
         self, folder_id: int, folder_name: str, integration: str, manifest: str, **extra: Any
     ) -> dict[str, Any]:
+        now = _now()
         return {
             "id": uuid.uuid4().hex,
             "folder_id": folder_id,
@@ -89,7 +93,8 @@ class JobsMixin:
             "status": JobStatus.PENDING.value,
             "by_kind": {},
             "stats": {},
-            "created_at": _now(),
+            "created_at": now,
+            "heartbeat_at": now,  # alive from the start: the sweep judges PENDING jobs too
             **dict.fromkeys(_JOB_COUNTS, 0),
             **extra,
         }
@@ -104,7 +109,8 @@ class JobsMixin:
         options: dict[str, Any] | None = None,
     ) -> str:
         """Record a PENDING job in an existing folder (committed at once); returns its id."""
-        with self.engine.begin() as conn:
+
+        def run(conn: Connection) -> str:
             name = conn.scalar(sa.select(folders.c.name).where(folders.c.id == folder_id))
             if name is None:
                 raise NotFoundError(f"unknown folder id {folder_id}")
@@ -118,7 +124,9 @@ class JobsMixin:
                 created_folder=False,
             )
             conn.execute(jobs.insert().values(values))
-        return str(values["id"])
+            return str(values["id"])
+
+        return run_write(self, run, what="record a job")  # type: ignore[arg-type]
 
     def start_job(
         self,
@@ -131,10 +139,13 @@ class JobsMixin:
         description: str | None = None,
         client_metadata: dict[str, Any] | None = None,
         retry_of: str | None = None,
+        owner: str | None = None,
+        run_id: str | None = None,
     ) -> tuple[Folder, str]:
         """Record a PENDING job into ``folder``, creating the folder (with ``description`` and
         ``client_metadata``) if missing; an existing folder is not modified. One short
-        transaction; if the job fails, :meth:`finish_job` removes a folder it created."""
+        transaction; if the job fails, :meth:`finish_job` removes a folder it created.
+        ``owner`` (host:pid) and ``run_id`` (Dagster) say who runs it."""
         if not folder or not folder.strip():
             raise ValueError("a folder name must not be empty")
         for attempt in range(1, _START_ATTEMPTS + 1):
@@ -148,6 +159,8 @@ class JobsMixin:
                     description=description,
                     client_metadata=_json_dict(client_metadata),
                     retry_of=retry_of,
+                    owner=owner,
+                    run_id=run_id,
                 )
             except IntegrityError:  # the folder was removed by a failing job meanwhile
                 if attempt == _START_ATTEMPTS:
@@ -172,7 +185,8 @@ class JobsMixin:
         }
         insert = self._dialect_insert(folders).values(**values)
         insert = insert.on_conflict_do_nothing(index_elements=[folders.c.name])
-        with self.engine.begin() as conn:
+
+        def run(conn: Connection) -> tuple[Folder, str]:
             # INSERT first: on SQLite this takes the write lock before anything is read
             created = conn.scalar(insert.returning(folders.c.id)) is not None
             target = self._load_folder(conn, folder)
@@ -181,14 +195,18 @@ class JobsMixin:
                 target.id, folder, integration, manifest, created_folder=created, **job
             )
             conn.execute(jobs.insert().values(row))
-        return target, str(row["id"])
+            return target, str(row["id"])
 
-    def finish_job(self, result: JobResult) -> None:
+        return run_write(self, run, what="record a job")  # type: ignore[arg-type]
+
+    def finish_job(self, result: JobResult, *, budget: float | None = None) -> None:
         """Store the outcome of a job and all its unit errors in one transaction.
 
         A job that created its folder and then FAILED, or registered nothing while rows failed
         (``ignore_errors``), removes it when nothing else uses it (no files, no other job): a
-        failed registration leaves no empty folder behind.
+        failed registration leaves no empty folder behind. Rows it staged and did not publish
+        are deleted. A job a sweep marked ABANDONED keeps that record: ``JobGoneError``.
+        ``budget``: how long to wait for a busy catalog (default ``busy_timeout_s``).
         """
         values = {
             "status": result.status.value,
@@ -212,18 +230,31 @@ class JobsMixin:
             for level, items in (("error", result.unit_errors), ("warning", result.warnings))
             for err in items
         ]
-        with self.engine.begin() as conn:
-            stmt = jobs.update().where(jobs.c.id == result.job_id).values(values)
+
+        def run(conn: Connection) -> None:
+            stmt = (
+                jobs.update()
+                .where(jobs.c.id == result.job_id, jobs.c.status != JobStatus.ABANDONED.value)
+                .values(values)
+            )
             done = conn.execute(stmt.returning(jobs.c.folder_id, jobs.c.created_folder)).first()
             if done is None:
+                if conn.scalar(sa.select(jobs.c.id).where(jobs.c.id == result.job_id)):
+                    raise JobGoneError(
+                        f"job {result.job_id} was marked ABANDONED by a sweep while it ran "
+                        "(no heartbeat for longer than jobs.stale_after_s)"
+                    )
                 raise NotFoundError(f"unknown job '{result.job_id}'")
+            conn.execute(staged_files.delete().where(staged_files.c.job_id == result.job_id))
             conn.execute(unit_errors.delete().where(unit_errors.c.job_id == result.job_id))
             for chunk in _chunks(errors, _UNIT_ERROR_CHUNK):
                 conn.execute(unit_errors.insert(), list(chunk))
             nothing = result.registered == 0 and result.failed > 0
-            failed = result.status is JobStatus.FAILED or nothing
+            failed = result.status is not JobStatus.DONE or nothing
             if failed and done.created_folder and done.folder_id:
                 self._drop_unused_folder(conn, done.folder_id, result.job_id)
+
+        run_write(self, run, budget=budget, what="record the job's outcome")  # type: ignore[arg-type]
 
     def _drop_unused_folder(self, conn: Connection, folder_id: int, job_id: str) -> None:
         """Delete folder ``folder_id`` unless it holds files or another job's rows."""
@@ -255,6 +286,15 @@ class JobsMixin:
             for r in conn.execute(stmt):
                 found[r.level].append(_unit_error(r))
         return _job_result(row, found["error"], found["warning"])
+
+    def job_counts(self, job_id: str) -> dict[str, int]:
+        """The counts stored on job ``job_id`` (kept current by every committed batch)."""
+        stmt = sa.select(*(jobs.c[name] for name in _JOB_COUNTS)).where(jobs.c.id == job_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            raise NotFoundError(f"unknown job '{job_id}'")
+        return {name: int(value or 0) for name, value in row._mapping.items()}
 
     def job_options(self, job_id: str) -> dict[str, Any]:
         """The options job ``job_id`` ran with (fetch, concurrency, verify, ignore_errors); {}

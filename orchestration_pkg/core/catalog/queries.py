@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from orchestration_pkg.core.catalog.jobs import JobsMixin
+from orchestration_pkg.core.catalog.lifecycle import LifecycleMixin
 from orchestration_pkg.core.catalog.migrate import current_revision, upgrade
 from orchestration_pkg.core.catalog.records import (
     FileRecord,
@@ -34,11 +35,14 @@ from orchestration_pkg.core.catalog.schema import (
     folders,
     normalize_db_url,
 )
+from orchestration_pkg.core.catalog.staging import StagingMixin
+from orchestration_pkg.core.catalog.txn import run_write
 from orchestration_pkg.core.errors import NotFoundError
 from orchestration_pkg.core.models import MediaKind
 
 if TYPE_CHECKING:
     from orchestration_pkg.core.catalog.writer import FileWriter
+    from orchestration_pkg.core.config import AppConfig
 
 # URLs per existence lookup, so that a batch of a few thousand records takes one SELECT.
 # PostgreSQL binds them as one array (= ANY(:urls)); SQLite binds one parameter per URL and
@@ -88,15 +92,38 @@ def _pg_array_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- catalog
 
 
-class Catalog(JobsMixin):
-    """Folders, files and jobs in one SQL database (schema migrated to the newest on open)."""
+class Catalog(JobsMixin, LifecycleMixin, StagingMixin):
+    """Folders, files and jobs in one SQL database (schema migrated to the newest on open).
 
-    def __init__(self, url: str = DEFAULT_CATALOG_URL) -> None:
+    ``stale_after_s``: a PENDING/RUNNING job without a heartbeat for this long is ABANDONED by
+    the next sweep; ``busy_timeout_s``: how long one write waits for a busy catalog (config
+    ``jobs:``).
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_CATALOG_URL,
+        *,
+        stale_after_s: float = 120.0,
+        busy_timeout_s: float = 60.0,
+    ) -> None:
         parsed = make_url(normalize_db_url(url))
+        self.stale_after_s = stale_after_s
+        self.busy_timeout_s = busy_timeout_s
         self.display_url: str = parsed.render_as_string(hide_password=True)
         self.engine: Engine = _make_engine(parsed)
         self.dialect: str = self.engine.dialect.name
         upgrade(self.engine)
+
+    @classmethod
+    def for_config(cls, config: AppConfig) -> Catalog:
+        """The catalog of a config: its ``catalog`` URL with its ``jobs:`` settings."""
+        jobs_cfg = config.jobs
+        return cls(
+            config.catalog,
+            stale_after_s=jobs_cfg.stale_after_s,
+            busy_timeout_s=jobs_cfg.busy_timeout_s,
+        )
 
     def __repr__(self) -> str:
         return f"Catalog({self.display_url!r})"
@@ -137,30 +164,38 @@ class Catalog(JobsMixin):
         if not name or not name.strip():
             raise ValueError("a folder name must not be empty")
         meta = _json_dict(client_metadata) if client_metadata is not None else None
-        with self.engine.begin() as conn:
+        return run_write(
+            self,
+            lambda conn: self._ensure_folder(conn, name, description, meta),
+            what="write a folder",
+        )
+
+    def _ensure_folder(
+        self, conn: Connection, name: str, description: str | None, meta: dict[str, Any] | None
+    ) -> Folder:
+        folder = self._load_folder(conn, name)
+        if folder is None:
+            values = {
+                "name": name,
+                "description": description,
+                "client_metadata": meta or {},
+                "created_at": _now(),
+            }
+            stmt = self._dialect_insert(folders).values(**values)
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=[folders.c.name]))
             folder = self._load_folder(conn, name)
-            if folder is None:
-                values = {
-                    "name": name,
-                    "description": description,
-                    "client_metadata": meta or {},
-                    "created_at": _now(),
-                }
-                stmt = self._dialect_insert(folders).values(**values)
-                conn.execute(stmt.on_conflict_do_nothing(index_elements=[folders.c.name]))
-                folder = self._load_folder(conn, name)
-                assert folder is not None
-                return folder
-            changes: dict[str, Any] = {}
-            if description is not None and description != folder.description:
-                changes["description"] = description
-            if meta is not None and meta != folder.client_metadata:
-                changes["client_metadata"] = meta
-            if changes:
-                conn.execute(folders.update().where(folders.c.id == folder.id).values(changes))
-                folder.description = changes.get("description", folder.description)
-                folder.client_metadata = changes.get("client_metadata", folder.client_metadata)
+            assert folder is not None
             return folder
+        changes: dict[str, Any] = {}
+        if description is not None and description != folder.description:
+            changes["description"] = description
+        if meta is not None and meta != folder.client_metadata:
+            changes["client_metadata"] = meta
+        if changes:
+            conn.execute(folders.update().where(folders.c.id == folder.id).values(changes))
+            folder.description = changes.get("description", folder.description)
+            folder.client_metadata = changes.get("client_metadata", folder.client_metadata)
+        return folder
 
     def get_folder(self, name: str) -> Folder:
         """The folder ``name`` with its file count and size; ``NotFoundError`` if unknown."""

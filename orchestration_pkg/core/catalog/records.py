@@ -201,6 +201,10 @@ def _job_result(
         retry_of=m.get("retry_of"),
         created_at=m["created_at"],
         finished_at=m["finished_at"],
+        owner=m.get("owner"),
+        run_id=m.get("run_id"),
+        started_at=m.get("started_at"),
+        heartbeat_at=m.get("heartbeat_at"),
     )
 
 

@@ -5,8 +5,10 @@ Built on SQLAlchemy 2 Core and usable on SQLite (default, WAL mode) and PostgreS
 
 from __future__ import annotations
 
+import random
 import re
 import sqlite3
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -171,8 +173,28 @@ jobs = sa.Table(
     sa.Column("heartbeat_at", UTCDateTime, nullable=True),  # 0002
     sa.Column("owner", sa.String(255), nullable=True),  # 0002
     sa.Column("retry_of", sa.String(32), nullable=True),  # 0004: the job this one retried
+    sa.Column("run_id", sa.String(64), nullable=True),  # 0007: Dagster run id
     sa.Index("ix_op_jobs_folder_created", "folder_id", "created_at"),
     sa.Index("ix_op_jobs_created", "created_at"),
+    sa.Index("ix_op_jobs_status_heartbeat", "status", "heartbeat_at"),  # 0007: the sweep
+)
+
+# 0007: rows of a strict job, invisible to readers until the job publishes them in one short
+# transaction (or discards them when it fails or is abandoned). ``row`` is the file row's column
+# values as one JSON text: staging writes and reads it back whole, and nothing queries inside.
+staged_files = sa.Table(
+    "op_staged_files",
+    metadata,
+    sa.Column("id", _BIGID, primary_key=True, autoincrement=True),
+    sa.Column(
+        "job_id",
+        sa.String(32),
+        sa.ForeignKey("op_jobs.id", ondelete="CASCADE", name="fk_op_staged_files_job_id_op_jobs"),
+        nullable=False,
+    ),
+    sa.Column("batch", sa.Integer, nullable=False),
+    sa.Column("row", sa.Text, nullable=False),
+    sa.Index("ix_op_staged_files_job_batch", "job_id", "batch"),
 )
 
 unit_errors = sa.Table(
@@ -262,12 +284,39 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL, busy timeout and foreign keys for every new SQLite connection."""
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _set_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _set_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another connection holds the file.
+
+    Switching a new database to WAL needs an exclusive lock and SQLite answers "database is
+    locked" at once, without its busy handler, when another process opens the file at the same
+    moment (20 processes opening a new catalog: about 1 in 100 failed). Hand-written: a few
+    lines, and no library wraps this one pragma.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_sqlite_busy(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 0.2)
+
+
+def is_sqlite_busy(exc: BaseException) -> bool:
+    """Whether a sqlite3 error means another connection holds a lock (worth waiting for)."""
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text or "busy" in text.split()
 
 
 def _make_engine(url: URL) -> Engine:

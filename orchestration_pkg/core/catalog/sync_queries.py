@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from orchestration_pkg.core.catalog.records import _chunks
 from orchestration_pkg.core.catalog.schema import _now, files
+from orchestration_pkg.core.catalog.txn import run_write
 
 if TYPE_CHECKING:
     from orchestration_pkg.core.catalog.queries import Catalog
@@ -158,8 +159,7 @@ def _apply(catalog: Catalog, ids: Iterable[int], chunk: int, *, remove: bool) ->
                 .where(files.c.id.in_(part), files.c.removed_at.is_(None))
                 .values(removed_at=_now())
             )
-        with catalog.engine.begin() as conn:
-            done += conn.execute(stmt).rowcount or 0
+        done += run_write(catalog, lambda conn, s=stmt: conn.execute(s).rowcount or 0)
     return done
 
 

@@ -35,7 +35,7 @@ def _media_metadata(value: dict[str, Any] | MediaMetadata | None) -> dict[str, A
     return _json_dict({k: v for k, v in (value or {}).items() if v is not None})
 
 
-def _record_values(record: FileRecord) -> dict[str, Any]:
+def record_values(record: FileRecord) -> dict[str, Any]:
     """Validated, normalised column values of ``record`` (without ids and timestamps)."""
     if not record.object_url:
         raise ValueError("a file record needs an object_url")
@@ -64,7 +64,7 @@ def _dedupe(records: Iterable[FileRecord]) -> dict[str, dict[str, Any]]:
     """Column values by object URL; a URL repeated in the batch keeps its last record."""
     out: dict[str, dict[str, Any]] = {}
     for record in records:
-        values = _record_values(record)
+        values = record_values(record)
         out[values["object_url"]] = values
     return out
 
@@ -92,10 +92,12 @@ class FileWriter:
     the last commit.
     """
 
-    def __init__(self, catalog: Catalog, folder_id: int) -> None:
+    def __init__(self, catalog: Catalog, folder_id: int, conn: Connection | None = None) -> None:
+        """With ``conn``, upserts run in that connection's transaction, which the caller owns
+        (commits, rolls back and closes); without, the writer opens its own connection."""
         self.catalog = catalog
         self.folder_id = folder_id
-        self._conn: Connection | None = catalog.engine.connect()
+        self._conn: Connection | None = conn or catalog.engine.connect()
 
     def __enter__(self) -> FileWriter:
         return self
@@ -151,8 +153,21 @@ class FileWriter:
         with ``update_client_metadata`` their client metadata is still replaced when it differs
         (counted updated). A URL repeated in ``records`` counts once, its last record wins.
         """
+        return self.upsert_values(
+            _dedupe(records),
+            skip_existing=skip_existing,
+            update_client_metadata=update_client_metadata,
+        )
+
+    def upsert_values(
+        self,
+        wanted: dict[str, dict[str, Any]],
+        *,
+        skip_existing: bool = False,
+        update_client_metadata: bool = True,
+    ) -> UpsertCounts:
+        """:meth:`upsert` of validated column values by object URL (a staged batch)."""
         counts = UpsertCounts()
-        wanted = _dedupe(records)
         if not wanted:
             return counts
         conn = self.conn

@@ -343,7 +343,7 @@ def watch_integration(
     storage = storage or build_storage(cfg)
     opts = with_policies(config, cfg, folder, options)
     own_catalog = catalog is None
-    catalog = catalog or Catalog(config.catalog)
+    catalog = catalog or Catalog.for_config(config)
     try:
         return consumer_for(cfg, catalog, storage, queue).drain(opts)
     finally:

@@ -10,7 +10,7 @@ integration, so without this index every page would sort the folder's remaining 
 compares keys by bytes already (BINARY), and ``ix_op_files_folder_key`` serves it there.
 
 Revision ID: 0008
-Revises: 0005 (0006/0007 come from other branches; the chain is set when they merge)
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
