@@ -1,7 +1,8 @@
 """Shared by the benches: a free loopback port, moto in its own process, stopping a server.
 
 Benches are run as scripts (``python bench/bench_x.py``), so ``bench/`` is on ``sys.path`` and
-they import this module as ``_servers``.
+they import this module as ``_servers`` (after putting the repository root on ``sys.path``,
+for ``stop``, shared with the test fixtures).
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ import socket
 import subprocess
 import sys
 import time
+
+from tests.fixtures.processes import stop_process as stop
+
+__all__ = ["free_port", "start_moto", "stop"]
 
 
 def free_port() -> int:
@@ -38,15 +43,3 @@ def start_moto(timeout: float = 30) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
     stop(proc)
     raise SystemExit("moto server did not start")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a server process (a busy one, e.g. moto after a 100k-object run, may ignore
-    SIGTERM a while: then it is killed)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)

@@ -493,9 +493,8 @@ def azure_provider(account_url: str) -> Provider:
 
     signing_service = BlobServiceClient.from_connection_string(conn)
 
-    def sdk_sign(key: str) -> str:
-        blob = signing_service.get_blob_client(CONTAINER, key)
-        sas = generate_blob_sas(
+    def read_sas(key: str) -> str:
+        return generate_blob_sas(
             AZ_ACCOUNT,
             CONTAINER,
             key,
@@ -503,19 +502,13 @@ def azure_provider(account_url: str) -> Provider:
             permission=BlobSasPermissions(read=True),
             expiry=datetime.now(timezone.utc) + timedelta(seconds=SIGN_TTL),
         )
-        return f"{blob.url}?{sas}"
 
-    def naive_sign(key: str) -> str:
+    def sdk_sign(key: str) -> str:  # the SDK's signing call on ONE reused client
+        return f"{signing_service.get_blob_client(CONTAINER, key).url}?{read_sas(key)}"
+
+    def naive_sign(key: str) -> str:  # a new client per URL
         blob = BlobServiceClient.from_connection_string(conn).get_blob_client(CONTAINER, key)
-        sas = generate_blob_sas(
-            AZ_ACCOUNT,
-            CONTAINER,
-            key,
-            account_key=AZ_KEY,
-            permission=BlobSasPermissions(read=True),
-            expiry=datetime.now(timezone.utc) + timedelta(seconds=SIGN_TTL),
-        )
-        return f"{blob.url}?{sas}"
+        return f"{blob.url}?{read_sas(key)}"
 
     return Provider(
         name="azure",
