@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,36 +33,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _servers import start_moto, stop  # noqa: E402
+
 BUCKET = "bench-export"
 REAL_KEY = "img/0000000.jpg"
 GOAL_SECONDS = 60.0
 GOAL_ROWS = 1_000_000
 GOAL_RATIO = 1.0
 FILL_CHUNK = 20_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("moto server did not start")
 
 
 def _config(db: Path, endpoint: str) -> dict:
@@ -221,7 +198,7 @@ def main() -> None:
     args.baseline_n = max(1, min(args.baseline_n, args.rows))
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
     tmp = Path(tempfile.mkdtemp(prefix="op-bench-export-"))
-    moto, endpoint = _start_moto()
+    moto, endpoint = start_moto()
     try:
         import boto3
 
@@ -243,8 +220,7 @@ def main() -> None:
         per_url = _baseline(endpoint, args.baseline_n)
         status = _get_status(_first_url(out, args.format))
     finally:
-        moto.terminate()
-        moto.wait(timeout=10)
+        stop(moto)
     seconds, baseline_s = run["seconds"], per_url * args.rows
     ratio = seconds / baseline_s
     scaled = seconds * GOAL_ROWS / args.rows

@@ -24,7 +24,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ from urllib.parse import quote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _servers import free_port, start_moto, stop  # noqa: E402
 
 BUCKET = "bench-gateway"
 GOAL = 0.5
@@ -53,12 +54,6 @@ async def app(scope, receive, send):
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False,
             log_level="warning", lifespan="off", server_header=False)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -79,26 +74,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
     raise SystemExit(f"no answer from {url}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 # -- servers ---------------------------------------------------------------------------------
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    _wait_http(endpoint, proc)
-    return proc, endpoint
 
 
 def _as_postgres(argv: list[str]) -> list[str]:
@@ -115,7 +91,7 @@ def start_postgres() -> tuple[str, Path, Path] | None:
     bindir, workdir = Path(initdb).parent, Path(tempfile.mkdtemp(prefix="op-bench-pg-"))
     if os.geteuid() == 0:  # PostgreSQL refuses root: its own user owns the directory
         shutil.chown(workdir, "postgres", "postgres")
-    data, port = workdir / "data", _free_port()
+    data, port = workdir / "data", free_port()
     env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
     run = {"cwd": workdir, "env": env, "capture_output": True, "check": True}
     subprocess.run(
@@ -166,7 +142,7 @@ def fill(catalog_url: str, endpoint: str, files: int) -> tuple[str, list[str]]:
 
 
 def start_gateway(config: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     cmd = [CLI, "--config", str(config), "serve", "--port", str(port), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -175,7 +151,7 @@ def start_gateway(config: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def start_bare() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-c", BARE_APP, str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -320,7 +296,7 @@ def main() -> None:
                 row = measure(base, bare_paths, "", args.connections, args.seconds)
                 results.setdefault("bare ASGI 302", []).append(row)
             finally:
-                _stop(proc)
+                stop(proc)
             for name, (config, paths_file, token) in gateways.items():
                 print(f"run {run + 1}/{args.runs}: gateway on {name} …", flush=True)
                 proc, base = start_gateway(config)
@@ -335,9 +311,9 @@ def main() -> None:
                         with urllib.request.urlopen(request, timeout=10) as response:
                             check = f"{response.status} {response.read()!r}"
                 finally:
-                    _stop(proc)
+                    stop(proc)
     finally:
-        _stop(moto)
+        stop(moto)
         if pg is not None:
             stop_postgres(pg[1], pg[2])
         shutil.rmtree(tmp, ignore_errors=True)

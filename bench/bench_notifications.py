@@ -30,7 +30,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_sync import BUCKET, CONCURRENCY, _client, _fill, _start_moto, _stop  # noqa: E402
+from _servers import start_moto, stop  # noqa: E402
+from bench_sync import BUCKET, CONCURRENCY, _client, _fill  # noqa: E402
 
 from orchestration_pkg.core.catalog import Catalog  # noqa: E402
 from orchestration_pkg.core.config import AppConfig  # noqa: E402
@@ -69,7 +70,7 @@ def _s3_counts(proxy: FaultProxy) -> str:
 
 
 def run(n: int, new: int, rounds: int = 3) -> bool:
-    moto, endpoint = _start_moto()
+    moto, endpoint = start_moto()
     tmp = Path(tempfile.mkdtemp(prefix="op-bench-notify-"))
     s3_proxy, s3_server = start_proxy(endpoint)
     sqs_proxy, sqs_server = start_proxy(endpoint)
@@ -147,7 +148,7 @@ def run(n: int, new: int, rounds: int = 3) -> bool:
         for server in (s3_server, sqs_server):
             server.shutdown()
             server.server_close()
-        _stop(moto)
+        stop(moto)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

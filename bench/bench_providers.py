@@ -51,6 +51,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _servers import free_port, stop  # noqa: E402
+
 from orchestration_pkg.core.catalog import Catalog  # noqa: E402
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions  # noqa: E402
 from orchestration_pkg.core.manifest import read_manifest  # noqa: E402
@@ -190,22 +192,6 @@ def missing_emulators(providers: list[str]) -> list[str]:
     return missing
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 def _ready(url: str, expect: bytes | None) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
@@ -230,7 +216,7 @@ def _start(
         proc = subprocess.Popen(
             command, cwd=log.parent, stdin=subprocess.DEVNULL, stdout=out, stderr=out
         )
-    stack.callback(_stop, proc)
+    stack.callback(stop, proc)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -244,7 +230,7 @@ def _start(
 
 def start_moto(stack: ExitStack, tmp: Path) -> str:
     """A moto server subprocess (so it does not share this process's GIL); its endpoint."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     endpoint = f"http://127.0.0.1:{port}"
     _start(stack, "moto", command, port, tmp / "moto.log", f"{endpoint}/moto-api/")
@@ -253,7 +239,7 @@ def start_moto(stack: ExitStack, tmp: Path) -> str:
 
 def start_gcs(stack: ExitStack, tmp: Path) -> str:
     """An in-memory gcp-storage-emulator subprocess; its endpoint."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-c", _GCS_LAUNCHER, "127.0.0.1", str(port)]
     endpoint = f"http://127.0.0.1:{port}"
     _start(stack, "gcp-storage-emulator", command, port, tmp / "gcs.log", f"{endpoint}/", b"OK")
@@ -265,7 +251,7 @@ def start_azurite(stack: ExitStack, tmp: Path) -> str:
     binary = find_azurite()
     if binary is None:
         raise EmulatorMissing(f"azurite-blob not found (set {AZURITE_BIN_ENV})")
-    port = _free_port()
+    port = free_port()
     workdir = tmp / "azurite"
     workdir.mkdir()
     command = [
@@ -507,9 +493,8 @@ def azure_provider(account_url: str) -> Provider:
 
     signing_service = BlobServiceClient.from_connection_string(conn)
 
-    def sdk_sign(key: str) -> str:
-        blob = signing_service.get_blob_client(CONTAINER, key)
-        sas = generate_blob_sas(
+    def read_sas(key: str) -> str:
+        return generate_blob_sas(
             AZ_ACCOUNT,
             CONTAINER,
             key,
@@ -517,19 +502,13 @@ def azure_provider(account_url: str) -> Provider:
             permission=BlobSasPermissions(read=True),
             expiry=datetime.now(timezone.utc) + timedelta(seconds=SIGN_TTL),
         )
-        return f"{blob.url}?{sas}"
 
-    def naive_sign(key: str) -> str:
+    def sdk_sign(key: str) -> str:  # the SDK's signing call on ONE reused client
+        return f"{signing_service.get_blob_client(CONTAINER, key).url}?{read_sas(key)}"
+
+    def naive_sign(key: str) -> str:  # a new client per URL
         blob = BlobServiceClient.from_connection_string(conn).get_blob_client(CONTAINER, key)
-        sas = generate_blob_sas(
-            AZ_ACCOUNT,
-            CONTAINER,
-            key,
-            account_key=AZ_KEY,
-            permission=BlobSasPermissions(read=True),
-            expiry=datetime.now(timezone.utc) + timedelta(seconds=SIGN_TTL),
-        )
-        return f"{blob.url}?{sas}"
+        return f"{blob.url}?{read_sas(key)}"
 
     return Provider(
         name="azure",

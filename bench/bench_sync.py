@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,8 @@ from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _servers import start_moto, stop  # noqa: E402
 
 from orchestration_pkg.core.catalog import Catalog, FileRecord  # noqa: E402
 from orchestration_pkg.core.catalog.sync_queries import iter_sync_rows  # noqa: E402
@@ -54,40 +55,6 @@ def _client(endpoint: str):
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("moto server did not start")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the moto server (a busy one after a 100k-object run may ignore SIGTERM a while)."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 def _fill(endpoint: str, n: int) -> None:
     s3 = _client(endpoint)
     s3.create_bucket(Bucket=BUCKET)
@@ -98,7 +65,7 @@ def _fill(endpoint: str, n: int) -> None:
 
 
 def _sync_report(n: int, runs: int = RUNS) -> None:
-    proc, endpoint = _start_moto()
+    proc, endpoint = start_moto()
     tmp = Path(tempfile.mkdtemp(prefix="op-bench-sync-"))
     try:
         print(f"filling {n} objects on {endpoint} (moto in its own process) …", flush=True)
@@ -161,7 +128,7 @@ def _sync_report(n: int, runs: int = RUNS) -> None:
                 f"(goal ≤ {goal}×): {verdict}"
             )
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _peak_rss_mib() -> float:

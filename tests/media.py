@@ -58,3 +58,15 @@ def video_bytes(
                 out.mux(stream.encode(frame))
             out.mux(stream.encode(None))
         return path.read_bytes()
+
+
+def blank_pdf_bytes(pages: int) -> bytes:
+    """A PDF of ``pages`` blank US-letter pages."""
+    from pypdf import PdfWriter  # imported here: the benches use this module without PDFs
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(612, 792)
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def _run(script: str) -> str:
-    env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / script), "--smoke"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        check=False,
-    )
-    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
-    return proc.stdout
+from tests.bench_run import smoke_stdout
 
 
 def test_bench_export_smoke_reports_baseline_ratio_goal_and_rss() -> None:
-    out = _run("bench_export.py")
+    out = smoke_stdout("bench_export.py")
     assert "export of 2000 rows, encord, signed S3 URLs" in out
     assert "ONE reused client" in out
     assert re.search(r"ratio export ÷ baseline: \d+\.\d+ +\(goal ≤ 1\.0: (PASS|FAIL)\)", out)
@@ -36,7 +18,7 @@ def test_bench_export_smoke_reports_baseline_ratio_goal_and_rss() -> None:
 
 
 def test_bench_gateway_smoke_reports_every_server_and_the_goal() -> None:
-    out = _run("bench_gateway.py")
+    out = smoke_stdout("bench_gateway.py")
     rows = {line.split("  ")[0].strip(): line for line in out.splitlines() if "×" in line}
     assert "bare ASGI 302" in rows and "gateway (sqlite)" in rows
     assert "gateway (postgresql)" in rows

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_providers.py"
+from tests.bench_run import run_bench
+
 REQUIRE_ENV = "ORCHESTRATION_PKG_REQUIRE_EMULATORS"
 EXIT_MISSING = 3  # the bench's exit status when an emulator is missing or did not start
 
 
 def test_bench_providers_smoke_reports_every_provider_and_ratio() -> None:
-    env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
-    proc = subprocess.run(
-        [sys.executable, str(BENCH), "--smoke"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        check=False,
-    )
+    proc = run_bench("bench_providers.py")
     if proc.returncode == EXIT_MISSING and "emulator missing" in proc.stderr:
         reason = proc.stderr.strip().splitlines()[-1]
         if os.environ.get(REQUIRE_ENV) == "1":

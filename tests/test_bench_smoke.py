@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_register.py"
+from tests.bench_run import smoke_stdout
 
 
 def test_bench_smoke_runs_and_reports_ratios():
-    env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
-    proc = subprocess.run(
-        [sys.executable, str(BENCH), "--smoke"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = proc.stdout
+    out = smoke_stdout("bench_register.py")
     assert "one HEAD per object" in out and "header probing" in out
     assert "peak RSS" in out and "bytes read per image: median" in out

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import wave
 from dataclasses import asdict
 from pathlib import Path
@@ -15,27 +12,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from pypdf import PdfWriter
 
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.config import AppConfig, load_config
 from orchestration_pkg.core.engine import RegistrationOptions
 from orchestration_pkg.core.export import ExportOptions, export_folder
 from orchestration_pkg.core.registration import build_storage, register_manifest
+from tests.cli_run import run_cli
 from tests.export_shapes import check_label_studio, check_labelbox
-from tests.media import image_bytes, video_bytes
+from tests.media import blank_pdf_bytes, image_bytes, video_bytes
 
-CLI = str(Path(sys.executable).parent / "orchestration-pkg")
 VOLATILE = {"id", "created_at", "updated_at", "removed_at"}
-
-
-def _pdf(pages: int) -> bytes:
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(612, 792)
-    buf = io.BytesIO()
-    writer.write(buf)
-    return buf.getvalue()
 
 
 def _wav() -> bytes:
@@ -48,10 +35,17 @@ def _wav() -> bytes:
     return buf.getvalue()
 
 
-def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
-    return subprocess.run([CLI, "--config", str(config), *args], capture_output=True, text=True,
-                          env=env, timeout=180, check=False)  # fmt: skip
+def _s3_config(tmp_path: Path, s3_bucket: Any) -> Path:
+    """A YAML config: a SQLite catalog in ``tmp_path`` and one S3 integration 'acme'."""
+    config_path = tmp_path / "cfg.yaml"
+    config_path.write_text(
+        f"catalog: sqlite:///{tmp_path / 'cat.db'}\n"
+        "integrations:\n"
+        f"  - {{name: acme, bucket: {s3_bucket.name}, endpoint_url: '{s3_bucket.endpoint}',"
+        " auth: {method: access_key, access_key_id: testing, secret_access_key: testing}}\n",
+        encoding="utf-8",
+    )
+    return config_path
 
 
 def _rows(catalog: Catalog, folder: str) -> list[dict[str, Any]]:
@@ -66,21 +60,14 @@ def test_native_export_registers_back_to_the_same_folder(s3_bucket: Any, tmp_pat
         "media/photo 1.png": image_bytes(40, 30, "PNG"),
         "media/rot+6.jpg": image_bytes(30, 20, "JPEG", orientation=6),
         "media/clip é.mp4": video_bytes(48, 32, frames=6, fps=6),
-        "media/doc.pdf": _pdf(2),
+        "media/doc.pdf": blank_pdf_bytes(2),
         "media/notes.txt": b"hello\nworld\n",
         "media/tone.wav": _wav(),
         "media/data.bin": b"\x00\x01binary",
     }
     for key, body in objects.items():
         s3_bucket.put(key, body)
-    config_path = tmp_path / "cfg.yaml"
-    config_path.write_text(
-        f"catalog: sqlite:///{tmp_path / 'cat.db'}\n"
-        "integrations:\n"
-        f"  - {{name: acme, bucket: {s3_bucket.name}, endpoint_url: '{s3_bucket.endpoint}',"
-        " auth: {method: access_key, access_key_id: testing, secret_access_key: testing}}\n",
-        encoding="utf-8",
-    )
+    config_path = _s3_config(tmp_path, s3_bucket)
     manifest = tmp_path / "m.json"
     rows = [{"url": f"s3://{s3_bucket.name}/{k}"} for k in objects]
     rows[0].update(title="first", external_id="cam-1", client_metadata={"camera": {"id": 1}})
@@ -90,9 +77,11 @@ def test_native_export_registers_back_to_the_same_folder(s3_bucket: Any, tmp_pat
     assert original.registered == len(objects), original.unit_errors
 
     exported = tmp_path / "lake.native.json"
-    done = _cli(config_path, "export", "lake", "--format", "native", "-o", str(exported))
+    done = run_cli(config_path, "export", "lake", "--format", "native", "-o", str(exported),
+                   timeout=180)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    again = _cli(config_path, "register", str(exported), "--folder", "copy", "--json")
+    again = run_cli(config_path, "register", str(exported), "--folder", "copy", "--json",
+                    timeout=180)  # fmt: skip
     assert again.returncode == 0, again.stderr
     job = json.loads(again.stdout)
     assert job["registered"] == len(objects) and job["failed"] == 0
@@ -111,20 +100,13 @@ def test_signed_export_urls_fetch_the_objects(s3_bucket: Any, tmp_path: Path) ->
     objects = {"in/a b.txt": b"one", "in/c+d é.txt": b"two"}
     for key, body in objects.items():
         s3_bucket.put(key, body)
-    config_path = tmp_path / "cfg.yaml"
-    config_path.write_text(
-        f"catalog: sqlite:///{tmp_path / 'cat.db'}\n"
-        "integrations:\n"
-        f"  - {{name: acme, bucket: {s3_bucket.name}, endpoint_url: '{s3_bucket.endpoint}',"
-        " auth: {method: access_key, access_key_id: testing, secret_access_key: testing}}\n",
-        encoding="utf-8",
-    )
+    config_path = _s3_config(tmp_path, s3_bucket)
     manifest = tmp_path / "m.json"
     manifest.write_text(json.dumps([{"url": f"s3://{s3_bucket.name}/{k}"} for k in objects]))
     assert register_manifest(load_config(config_path), str(manifest), "lake").registered == 2
     out = tmp_path / "rows.ndjson"
-    done = _cli(config_path, "export", "lake", "--format", "labelbox", "--urls", "signed",
-                "--ttl", "60", "-o", str(out))  # fmt: skip
+    done = run_cli(config_path, "export", "lake", "--format", "labelbox", "--urls", "signed",
+                   "--ttl", "60", "-o", str(out), timeout=180)  # fmt: skip
     assert done.returncode == 0, done.stderr
     warning, summary = done.stderr.strip().splitlines()
     assert warning == (

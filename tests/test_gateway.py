@@ -7,9 +7,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,10 +24,10 @@ from orchestration_pkg.core.errors import NotFoundError
 from orchestration_pkg.core.gateway.links import LinkSigner
 from orchestration_pkg.core.gateway.tokens import create_token, revoke_token
 from orchestration_pkg.core.registration import register_manifest
+from tests.cli_run import run_cli
 from tests.fixtures.gateway_server import running_gateway
 from tests.fixtures.moto_server import moto_client
 
-CLI = str(Path(sys.executable).parent / "orchestration-pkg")
 KEY = "k" * 40
 OLD_KEY = "o" * 40
 OBJECTS = {
@@ -42,18 +39,6 @@ OBJECTS = {
     "gone.txt": b"removed later",
 }
 PRIVATE = {"hidden.txt": b"private"}
-
-
-def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
-    return subprocess.run(
-        [CLI, "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 def write_config(path: Path, db: Path, bucket: str, endpoint: str, extra: str = "") -> Path:
@@ -98,7 +83,7 @@ def site(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     catalog = Catalog(f"sqlite:///{tmp / 'cat.db'}")
     gone = catalog.find_file("lake", "gone.txt")
     assert mark_removed(catalog, [gone.id]) == 1
-    made = cli(config_path, "gateway", "token", "create", "labeler", "--folder", "lake")
+    made = run_cli(config_path, "gateway", "token", "create", "labeler", "--folder", "lake")
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
     assert token.startswith("opgw_") and "shown once" in made.stderr
@@ -245,7 +230,7 @@ def test_links_from_export_expiry_tamper_and_rotation(site: dict[str, Any]) -> N
 
 def test_export_gateway_links_resolve(site: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "ango.json"
-    done = cli(site["config"], "export", "lake", "--format", "ango", "--urls", "gateway",
+    done = run_cli(site["config"], "export", "lake", "--format", "ango", "--urls", "gateway",
                "--gateway-url", site["base"], "-o", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     items = json.loads(out.read_text())
@@ -260,10 +245,10 @@ def test_revoked_token_is_refused_at_once(site: dict[str, Any]) -> None:
     token, _ = create_token(site["catalog"], "temp", ["lake", "private"])
     headers = {"Authorization": f"Bearer {token}"}
     assert httpx.get(url(site, "hidden.txt", "private"), headers=headers).status_code == 302
-    listed = json.loads(cli(site["config"], "gateway", "token", "list", "--json").stdout)
+    listed = json.loads(run_cli(site["config"], "gateway", "token", "list", "--json").stdout)
     assert {t["name"]: t["folders"] for t in listed}["temp"] == ["lake", "private"]
     assert all(token not in json.dumps(t) for t in listed)
-    revoked = cli(site["config"], "gateway", "token", "revoke", "temp")
+    revoked = run_cli(site["config"], "gateway", "token", "revoke", "temp")
     assert revoked.returncode == 0 and revoked.stderr.strip() == "token 'temp' revoked"
     assert httpx.get(url(site, "hidden.txt", "private"), headers=headers).status_code == 401
     with pytest.raises(NotFoundError, match="no token named 'temp'"):

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from pypdf import PdfWriter
 
 from orchestration_pkg.core.config import DirectIntegrationConfig
 from orchestration_pkg.core.media.dispatch import probe_object
 from orchestration_pkg.core.providers.azure.storage import AzureStorage
 from orchestration_pkg.core.providers.direct.storage import DirectStorage
 from orchestration_pkg.core.providers.gcs.storage import GCSStorage
-from tests.media import image_bytes, video_bytes
-
-
-def _pdf(pages: int) -> bytes:
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(612, 792)
-    buf = io.BytesIO()
-    writer.write(buf)
-    return buf.getvalue()
-
+from tests.media import blank_pdf_bytes, image_bytes, video_bytes
 
 SAMPLES = {
     "v.mp4": (lambda: video_bytes(48, 32, frames=12, fps=6, faststart=False), "video"),
     "r.jpg": (lambda: image_bytes(30, 20, "JPEG", orientation=8), "image"),
-    "d.pdf": (lambda: _pdf(4), "pdf"),
+    "d.pdf": (lambda: blank_pdf_bytes(4), "pdf"),
 }
 
 

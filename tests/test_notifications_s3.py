@@ -8,11 +8,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +23,7 @@ from orchestration_pkg.core.models import JobStatus
 from orchestration_pkg.core.notifications import NotificationConsumer, WatchResult, batches
 from orchestration_pkg.core.notifications.s3_sqs import SqsQueue, sqs_region
 from orchestration_pkg.core.registration import build_storage
+from tests.cli_run import CLI, run_cli
 from tests.fixtures.moto_server import moto_client
 from tests.media import image_bytes
 
@@ -353,8 +352,6 @@ def test_sqs_region_of_queue_urls():
 
 # -- the CLI ---------------------------------------------------------------------------------------
 
-CLI = str(Path(sys.executable).parent / "orchestration-pkg")
-
 
 @pytest.fixture
 def cli_config(tmp_path, s3_bucket, sqs_queue):
@@ -377,18 +374,6 @@ def cli_config(tmp_path, s3_bucket, sqs_queue):
         encoding="utf-8",
     )
     return config, s3_bucket, sqs, url
-
-
-def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
-    return subprocess.run(
-        [CLI, "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_cli_watch_once_json_notifications_and_polling(cli_config):

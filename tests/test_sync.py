@@ -7,10 +7,6 @@ must cost one listing and nothing else.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +18,7 @@ from orchestration_pkg.core.models import JobStatus
 from orchestration_pkg.core.providers.s3 import storage as s3_storage
 from orchestration_pkg.core.registration import build_storage
 from orchestration_pkg.core.sync import PrefixSync, SyncResult
+from tests.cli_run import run_cli
 from tests.media import image_bytes
 
 PNG = "image/png"
@@ -373,20 +370,6 @@ def test_watch_block_refuses_unknown_fields(s3_config_factory):
 
 # -- the CLI, through its installed entry point --------------------------------------------------
 
-CLI = str(Path(sys.executable).parent / "orchestration-pkg")
-
-
-def cli(config: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
-    return subprocess.run(
-        [CLI, "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
 
 @pytest.fixture
 def cli_config(tmp_path, s3_bucket):
@@ -411,61 +394,61 @@ def cli_config(tmp_path, s3_bucket):
 
 def test_cli_sync_json_watch_defaults_and_exit_codes(cli_config):
     config, bucket = cli_config
-    proc = cli(config, "sync", "acme", "--json")
+    proc = run_cli(config, "sync", "acme", "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert set(doc) >= {"job_id", "status", "added", "updated", "removed", "unchanged"}
     assert set(doc) >= {"failed", "unit_errors"}
     assert (doc["status"], doc["added"], doc["unchanged"], doc["failed"]) == ("DONE", 2, 0, 0)
     assert doc["folder"] == "lake" and doc["prefix"] == "data/raw/"  # from watch:
-    status = json.loads(cli(config, "status", doc["job_id"], "--json").stdout)
+    status = json.loads(run_cli(config, "status", doc["job_id"], "--json").stdout)
     assert status["status"] == "DONE" and status["folder"] == "lake"
 
     bucket.client.delete_object(Bucket=bucket.name, Key="data/raw/b ü.png")
-    proc = cli(config, "sync", "acme", "--json")  # watch.on_delete: mark
+    proc = run_cli(config, "sync", "acme", "--json")  # watch.on_delete: mark
     doc = json.loads(proc.stdout)
     assert (doc["added"], doc["removed"], doc["unchanged"]) == (0, 1, 1)
-    status = json.loads(cli(config, "status", doc["job_id"], "--json").stdout)
+    status = json.loads(run_cli(config, "status", doc["job_id"], "--json").stdout)
     assert (status["stats"]["listed"], status["stats"]["removed"]) == (1, 1)
-    text = cli(config, "status", doc["job_id"]).stdout
+    text = run_cli(config, "status", doc["job_id"]).stdout
     assert "sync: listed 1 · removed 1" in text and "media:" not in text
-    shown = json.loads(cli(config, "files", "lake", "--json").stdout)
+    shown = json.loads(run_cli(config, "files", "lake", "--json").stdout)
     assert [f["key"] for f in shown] == ["data/raw/a.png"] and shown[0]["removed_at"] is None
-    every = json.loads(cli(config, "files", "lake", "--json", "--include-removed").stdout)
+    every = json.loads(run_cli(config, "files", "lake", "--json", "--include-removed").stdout)
     assert {f["key"]: bool(f["removed_at"]) for f in every} == {
         "data/raw/a.png": False,
         "data/raw/b ü.png": True,
     }
-    plain = cli(config, "files", "lake", "--include-removed")
+    plain = run_cli(config, "files", "lake", "--include-removed")
     assert plain.returncode == 0 and "removed" in plain.stdout
 
     # --on-delete and --prefix override watch:
-    proc = cli(config, "sync", "acme", "--on-delete", "remove", "--prefix", "", "--json")
+    proc = run_cli(config, "sync", "acme", "--on-delete", "remove", "--prefix", "", "--json")
     doc = json.loads(proc.stdout)
     assert (doc["added"], doc["removed"], doc["unchanged"]) == (1, 1, 1), doc  # other.png
 
     # a bad object: strict → FAILED, exit 1; --ignore-errors → exit 0 with a warning
     bucket.put("data/raw/c.png", b"not a png", PNG)
-    proc = cli(config, "sync", "acme", "--json")
+    proc = run_cli(config, "sync", "acme", "--json")
     assert proc.returncode == 1 and json.loads(proc.stdout)["status"] == "FAILED"
     assert proc.stderr.count("\n") == 1 and "c.png" in proc.stderr
-    proc = cli(config, "sync", "acme", "--ignore-errors")
+    proc = run_cli(config, "sync", "acme", "--ignore-errors")
     assert proc.returncode == 0, proc.stderr
     assert "failed 1" in proc.stdout and proc.stderr.startswith("warning:")
 
 
 def test_cli_sync_usage_errors(cli_config):
     config, bucket = cli_config
-    proc = cli(config, "sync", "bare")
+    proc = run_cli(config, "sync", "bare")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "--folder" in proc.stderr and "watch.folder" in proc.stderr
-    proc = cli(config, "sync", "acme", "--on-delete", "purge")
+    proc = run_cli(config, "sync", "acme", "--on-delete", "purge")
     assert proc.returncode == 2 and "keep, mark or remove" in proc.stderr
-    proc = cli(config, "sync", "bare", "--folder", "bad/name")
+    proc = run_cli(config, "sync", "bare", "--folder", "bad/name")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     # every object failing and nothing else to count: exit 1
     bucket.put("x/bad.png", b"nope", PNG)
-    proc = cli(config, "sync", "bare", "--folder", "f", "--prefix", "x/", "--ignore-errors")
+    proc = run_cli(config, "sync", "bare", "--folder", "f", "--prefix", "x/", "--ignore-errors")
     assert proc.returncode == 1 and "nothing registered" in proc.stderr
 
 
