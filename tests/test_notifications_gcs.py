@@ -158,9 +158,9 @@ def test_poison_left_comes_back_and_emulator_host_from_the_environment(
     result = drain(consumer)
     assert (result.messages, result.poison, result.deleted_messages) == (1, 1, 0)
     assert topic.remaining() == 0  # still outstanding (its ack deadline), not acknowledged
-    consumer.queue.settings.__dict__["emulator_host"] = None
+    settings = consumer.settings.model_copy(update={"emulator_host": None})
     monkeypatch.setenv(EMULATOR_ENV, topic.host)
-    queue = PubSubQueue.for_storage(consumer.storage, consumer.queue.settings)
+    queue = PubSubQueue.for_storage(consumer.storage, settings)
     assert queue.emulator_host == topic.host and queue.credentials is None
 
 
