@@ -23,6 +23,28 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 
+# The Pub/Sub emulator (GCS bucket notifications): gcloud's component, a Debian package of
+# Google's apt repository (added if missing), and a Java runtime for it.
+pubsub_emulator_installed() {
+  command -v gcloud >/dev/null && command -v java >/dev/null &&
+    [ -d "$(gcloud info --format='value(installation.sdk_root)' 2>/dev/null)/platform/pubsub-emulator" ]
+}
+if ! pubsub_emulator_installed; then
+  echo ">> installing google-cloud-cli-pubsub-emulator with apt-get (the Pub/Sub emulator)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  if ! apt-cache show google-cloud-cli-pubsub-emulator >/dev/null 2>&1; then
+    $SUDO apt-get update -q
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q curl gpg ca-certificates
+    curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg |
+      $SUDO gpg --batch --yes --dearmor -o /usr/share/keyrings/cloud.google.gpg
+    echo "deb [signed-by=/usr/share/keyrings/cloud.google.gpg] https://packages.cloud.google.com/apt cloud-sdk main" |
+      $SUDO tee /etc/apt/sources.list.d/google-cloud-sdk.list >/dev/null
+  fi
+  $SUDO apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    google-cloud-cli google-cloud-cli-pubsub-emulator default-jre-headless
+fi
+
 # Azurite (Azure Blob emulator) from npm; 3.35.0 is the newest that runs on Node 20.
 if ! command -v npm >/dev/null; then
   echo ">> installing nodejs and npm with apt-get (for the Azurite emulator)"

@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.azurite",
     "tests.fixtures.http_server",
     "tests.fixtures.gcs_emulator",
+    "tests.fixtures.pubsub_emulator",
     "tests.fixtures.fault_proxy",
     "tests.fixtures.dagster_deploy",
 ]

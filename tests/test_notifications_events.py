@@ -1,4 +1,5 @@
-"""Bucket event payloads (S3, EventBridge, SNS, Event Grid, CloudEvents) and their reduction."""
+"""Bucket event payloads (S3, EventBridge, SNS, Event Grid, CloudEvents, GCS Pub/Sub) and
+their reduction."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from orchestration_pkg.core.notifications.events import (
     BucketEvent,
     PoisonMessage,
     parse_azure_message,
+    parse_gcs_message,
     parse_s3_body,
     reduce_events,
 )
@@ -153,7 +155,7 @@ def test_unknown_azure_shapes_are_poison(text):
         parse_azure_message(text)
 
 
-def test_gcs_and_mismatched_notifications_are_refused():
+def test_other_and_mismatched_notifications_are_refused():
     from types import SimpleNamespace
 
     from orchestration_pkg.core.errors import ConfigError
@@ -162,10 +164,95 @@ def test_gcs_and_mismatched_notifications_are_refused():
 
     sqs = Notifications(queue_url="http://127.0.0.1:1/0/q")
     with pytest.raises(ConfigError, match="poll"):
-        make_queue(SimpleNamespace(name="g", provider="gcs"), None, sqs)  # type: ignore[arg-type]
+        make_queue(SimpleNamespace(name="d", provider="direct"), None, sqs)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="queue_name"):
         make_queue(SimpleNamespace(name="a", provider="azure"), None, sqs)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"subscription \(Pub/Sub\)"):
+        make_queue(SimpleNamespace(name="g", provider="gcs"), None, sqs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="exactly one"):
         Notifications(queue_url="u", queue_name="q")
     with pytest.raises(ValueError, match="exactly one"):
+        Notifications(queue_name="q", subscription="projects/p/subscriptions/s")
+    with pytest.raises(ValueError, match="exactly one"):
         Notifications()
+    with pytest.raises(ValueError, match="subscription"):
+        Notifications(subscription="my-subscription")  # not projects/P/subscriptions/S
+    with pytest.raises(ValueError, match="ack deadline"):
+        Notifications(subscription="projects/p/subscriptions/s", visibility_timeout=601)
+    with pytest.raises(ValueError, match="emulator_host"):
+        Notifications(subscription="projects/p/subscriptions/s", emulator_host="http://x/")
+
+
+# -- GCS (Pub/Sub) --------------------------------------------------------------------------------
+
+
+def gcs(event: str, key: str, generation: str = "1700000000000001", **attrs: str):
+    """(attributes, data) of a GCS JSON_API_V1 notification."""
+    resource = {"name": key, "bucket": "bk", "generation": generation, "size": "12"}
+    resource |= {"etag": "CJ+Tz8L/5+8CEAE=", "md5Hash": "XrY7u+Ae7tCTyyK7j1rNww=="}
+    attributes = {
+        "eventType": event,
+        "payloadFormat": "JSON_API_V1",
+        "bucketId": "bk",
+        "objectId": key,
+        "objectGeneration": generation,
+        "eventTime": "2026-12-02T10:00:00.123456Z",
+        **attrs,
+    }
+    return attributes, json.dumps(resource)
+
+
+def test_gcs_notifications_created_removed_and_ignored():
+    (created,) = parse_gcs_message(*gcs("OBJECT_FINALIZE", "raw/a+b ü.png"))
+    assert (created.bucket, created.key, created.deleted) == ("bk", "raw/a+b ü.png", False)
+    assert (created.size, created.etag) == (12, "CJ+Tz8L/5+8CEAE=")
+    assert created.sequencer == f"{1700000000000001:016X}0"
+    (deleted,) = parse_gcs_message(*gcs("OBJECT_DELETE", "raw/a+b ü.png"))
+    assert deleted.deleted and deleted.size is None and deleted.etag is None
+    (archived,) = parse_gcs_message(*gcs("OBJECT_ARCHIVE", "k"))  # versioned: no live object
+    assert archived.deleted
+    # the old generation of an overwrite, and metadata changes: nothing to do
+    assert parse_gcs_message(*gcs("OBJECT_DELETE", "k", overwrittenByGeneration="9")) == []
+    assert parse_gcs_message(*gcs("OBJECT_ARCHIVE", "k", overwrittenByGeneration="9")) == []
+    assert parse_gcs_message(*gcs("OBJECT_METADATA_UPDATE", "k")) == []
+    # payloadFormat NONE: attributes only
+    attributes, _ = gcs("OBJECT_FINALIZE", "raw/n.bin")
+    (bare,) = parse_gcs_message({**attributes, "payloadFormat": "NONE"}, b"")
+    assert (bare.key, bare.size, bare.etag) == ("raw/n.bin", None, None)
+    assert bare.sequencer == created.sequencer
+
+
+def test_gcs_sequence_orders_generations_then_delete_after_finalize():
+    def seq(event: str, generation: str) -> str:
+        return parse_gcs_message(*gcs(event, "k", generation))[0].sequence
+
+    # a delete of generation G is after its finalize, and before the finalize of G+1; string
+    # order is numeric order (fixed width), also across a change in the number of digits
+    order = [
+        seq("OBJECT_FINALIZE", "999999999999999"),
+        seq("OBJECT_DELETE", "999999999999999"),
+        seq("OBJECT_FINALIZE", "1000000000000000"),
+        seq("OBJECT_DELETE", "1000000000000000"),
+        seq("OBJECT_FINALIZE", "1700000000000001"),
+    ]
+    assert order == sorted(order) and len(set(order)) == 5
+    last = reduce_events(
+        parse_gcs_message(*gcs(e, "k", g), arrival=i)[0]
+        for i, (e, g) in enumerate([("OBJECT_DELETE", "5"), ("OBJECT_FINALIZE", "5")])
+    )
+    assert last["k"].deleted  # the delete of generation 5 wins, whatever the arrival order
+
+
+@pytest.mark.parametrize(
+    ("attributes", "data"),
+    [
+        ({}, b"{}"),  # not a GCS notification
+        ({"eventType": "Contoso.Other", "bucketId": "b", "objectId": "k"}, b""),
+        ({"eventType": "OBJECT_FINALIZE", "payloadFormat": "JSON_API_V1"}, b"not json"),
+        ({"eventType": "OBJECT_FINALIZE", "bucketId": "b", "objectId": "k"}, b"[1]"),
+        ({"eventType": "OBJECT_FINALIZE"}, b"{}"),  # no bucket / object
+    ],
+)
+def test_unknown_gcs_shapes_are_poison(attributes, data):
+    with pytest.raises(PoisonMessage):
+        parse_gcs_message(attributes, data)

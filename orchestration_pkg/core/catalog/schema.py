@@ -232,7 +232,8 @@ gateway_tokens = sa.Table(
 # 0006: the watch inbox. Bucket events a queue delivered, kept until a batch applied them (a
 # Dagster run may start minutes after the sensor tick that received them). ``sequence`` is the
 # event's order among one key's events: the sequencer as 64 zero-padded upper-case hex digits
-# (S3 and Azure sequencers are hex strings), then ``|`` and the event time (ISO, UTC).
+# (S3 and Azure sequencers are hex strings; GCS: the generation in hex + a 0/1 digit), then
+# ``|`` and the event time (ISO, UTC).
 watch_events = sa.Table(
     "op_watch_events",
     metadata,

@@ -1,6 +1,7 @@
 """Bucket event notifications: the event path of ``watch`` and of the Dagster watch sensor
-(S3 → SQS, Azure Event Grid → Storage Queue). See :mod:`.consumer` for the drain into the
-catalog's inbox and its at-least-once guarantee, :mod:`.batches` for applying the inbox."""
+(S3 → SQS, Azure Event Grid → Storage Queue, GCS → Pub/Sub). See :mod:`.consumer` for the
+drain into the catalog's inbox and its at-least-once guarantee, :mod:`.batches` for applying
+the inbox."""
 
 from orchestration_pkg.core.notifications.consumer import (
     NotificationConsumer,
@@ -12,6 +13,7 @@ from orchestration_pkg.core.notifications.events import (
     BucketEvent,
     PoisonMessage,
     parse_azure_message,
+    parse_gcs_message,
     parse_s3_body,
     reduce_events,
 )
@@ -23,6 +25,7 @@ __all__ = [
     "QueueMessage",
     "WatchResult",
     "parse_azure_message",
+    "parse_gcs_message",
     "parse_s3_body",
     "reduce_events",
     "watch_integration",

@@ -18,6 +18,7 @@ signed URLs), and deleted (``poison: delete``) or left to the queue's dead-lette
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -49,15 +50,17 @@ MAX_ROUNDS = 100  # plan → apply rounds of one evaluation (held-back keys get 
 
 @dataclass(frozen=True)
 class QueueMessage:
-    """A received message: its id, the handle that deletes it, and its text."""
+    """A received message: its id, the handle that deletes it, its text (and attributes)."""
 
     id: str
     handle: str
     body: str = field(repr=False)  # may carry signed URLs: never shown
+    attributes: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
 class EventQueue(Protocol):
-    """A queue of bucket events (:class:`~.s3_sqs.SqsQueue`, :class:`~.azure_queue.AzureQueue`)."""
+    """A queue of bucket events (:class:`~.s3_sqs.SqsQueue`, :class:`~.azure_queue.AzureQueue`,
+    :class:`~.gcs_pubsub.PubSubQueue`; one with a ``close()`` is closed after each collect)."""
 
     kind: str
 
@@ -210,6 +213,14 @@ class NotificationConsumer:
     def collect(self, result: WatchResult) -> None:
         """Receive a capped number of messages, store their in-scope events in the inbox (one
         transaction), THEN delete them (poison too, unless ``poison: leave``)."""
+        try:
+            self._collect(result)
+        finally:
+            close = getattr(self.queue, "close", None)
+            if close is not None:
+                close()
+
+    def _collect(self, result: WatchResult) -> None:
         messages = self.receive()
         result.messages = len(messages)
         events: list[BucketEvent] = []
@@ -298,11 +309,20 @@ def make_queue(cfg: AnyIntegrationConfig, storage: Storage, settings: Notificati
         from orchestration_pkg.core.notifications.azure_queue import AzureQueue
 
         return AzureQueue.for_storage(storage, settings)
-    want = {"s3": "queue_url (SQS)", "azure": "queue_name (storage queue)"}.get(str(provider))
+    if provider == "gcs" and settings.subscription:
+        from orchestration_pkg.core.notifications.gcs_pubsub import PubSubQueue
+
+        return PubSubQueue.for_storage(storage, settings)
+    want = {
+        "s3": "queue_url (SQS)",
+        "azure": "queue_name (storage queue)",
+        "gcs": "subscription (Pub/Sub)",
+    }.get(str(provider))
     if want is None:
         raise ConfigError(
-            f"integration '{cfg.name}' ({provider}): bucket notifications are S3 (SQS) and "
-            "Azure (Event Grid → storage queue) only; remove watch.notifications to poll"
+            f"integration '{cfg.name}' ({provider}): bucket notifications are S3 (SQS), Azure "
+            "(Event Grid → storage queue) and GCS (Pub/Sub) only; remove watch.notifications "
+            "to poll"
         )
     raise ConfigError(f"integration '{cfg.name}': watch.notifications needs {want}")
 

@@ -13,7 +13,14 @@ Shapes read (anything else is a :class:`PoisonMessage`):
 * Azure Event Grid ``{"eventType": "Microsoft.Storage.BlobCreated" | "…BlobDeleted",
   "subject": "/blobServices/default/containers/C/blobs/NAME", "data": {"url",
   "contentLength", "eTag", "sequencer"}}``, one or a JSON array, or CloudEvents (``type``
-  instead of ``eventType``); the message text plain JSON or base64 of it.
+  instead of ``eventType``); the message text plain JSON or base64 of it;
+* GCS Pub/Sub notifications: attributes ``eventType`` (``OBJECT_FINALIZE`` created,
+  ``OBJECT_DELETE`` / ``OBJECT_ARCHIVE`` removed, unless ``overwrittenByGeneration`` says a
+  newer generation replaced it; ``OBJECT_METADATA_UPDATE`` carries nothing), ``bucketId``,
+  ``objectId``, ``objectGeneration``, ``eventTime``; data (``payloadFormat: JSON_API_V1``)
+  the object resource (``size``, ``etag``), or empty (``NONE``). The sequencer is the
+  generation as 16 hex digits plus one digit (0 finalize, 1 delete/archive): generations are
+  int64 microsecond stamps, and a generation is deleted after it was finalized.
 
 A drain keeps one event per key: the last by ``sequencer`` (hex, compared left-padded),
 then event time, then arrival.
@@ -24,7 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -252,6 +259,62 @@ def _azure_blob(subject: Any, url: Any) -> tuple[str, str]:
     raise PoisonMessage("event without a blob subject or URL")
 
 
+# -- GCS (Pub/Sub) -----------------------------------------------------------------------------
+
+_GCS_CREATED = ("OBJECT_FINALIZE",)
+_GCS_REMOVED = ("OBJECT_DELETE", "OBJECT_ARCHIVE")
+
+
+def parse_gcs_message(
+    attributes: Mapping[str, str], data: str | bytes, arrival: int = 0
+) -> list[BucketEvent]:
+    """Events of one GCS Pub/Sub notification (its attributes and data)."""
+    kind = attributes.get("eventType")
+    if not isinstance(kind, str) or not kind.startswith("OBJECT_"):
+        raise PoisonMessage("not a GCS notification (no OBJECT_* eventType attribute)")
+    resource: dict[str, Any] = {}
+    if data:
+        doc = _json(data)
+        if not isinstance(doc, dict):
+            raise PoisonMessage("GCS notification data is not a JSON object")
+        resource = doc
+    bucket = _str(attributes.get("bucketId")) or _str(resource.get("bucket"))
+    key = _str(attributes.get("objectId")) or _str(resource.get("name"))
+    if bucket is None or key is None:
+        raise PoisonMessage("GCS notification without bucketId/objectId")
+    if kind in _GCS_REMOVED and attributes.get("overwrittenByGeneration"):
+        return []  # the old generation of an overwrite: the new one's OBJECT_FINALIZE counts
+    if kind not in _GCS_CREATED + _GCS_REMOVED:
+        return []  # OBJECT_METADATA_UPDATE: nothing to register
+    deleted = kind in _GCS_REMOVED
+    generation = _generation(attributes.get("objectGeneration", resource.get("generation")))
+    return [
+        BucketEvent(
+            bucket=bucket,
+            key=key,  # objectId / name are plain, not encoded
+            deleted=deleted,
+            size=None if deleted else _int_text(resource.get("size")),
+            etag=None if deleted else strip_etag(_str(resource.get("etag"))),
+            sequencer=None if generation is None else f"{generation:016X}{int(deleted)}",
+            time=_time(attributes.get("eventTime")) or _time(resource.get("updated")),
+            arrival=arrival,
+        )
+    ]
+
+
+def _generation(value: Any) -> int | None:
+    """An object generation (decimal text in GCS payloads) as an int, None if unusable."""
+    number = _int_text(value)
+    return number if number is not None and number < 2**64 else None
+
+
+def _int_text(value: Any) -> int | None:
+    """A non-negative int given as an int or as decimal text (GCS JSON writes int64 as text)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return _size(value)
+
+
 def _emulator(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     return host in ("127.0.0.1", "localhost") or host.replace(".", "").isdigit()
@@ -261,6 +324,7 @@ __all__ = [
     "BucketEvent",
     "PoisonMessage",
     "parse_azure_message",
+    "parse_gcs_message",
     "parse_s3_body",
     "reduce_events",
 ]

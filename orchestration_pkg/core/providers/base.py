@@ -35,11 +35,23 @@ class Notifications(StrictModel):
     deliver to, read with the integration's AWS credentials. Azure: ``queue_name``, a Storage
     Queue Event Grid delivers to, on the integration's account (``account_url`` of its queue
     service; default: the blob URL with ``.blob.`` → ``.queue.``) with the integration's auth.
+    GCS: ``subscription`` (``projects/P/subscriptions/S``), a Pub/Sub pull subscription of the
+    topic the bucket's notifications publish to, read with the integration's credentials
+    (``emulator_host`` or ``$PUBSUB_EMULATOR_HOST``: an emulator, no credentials);
+    ``visibility_timeout`` is then the ack deadline set on each received message (≤ 600).
     """
 
     queue_url: str | None = Field(default=None, description="S3: the SQS queue URL")
     queue_name: str | None = Field(default=None, description="Azure: the storage queue")
     account_url: str | None = Field(default=None, description="Azure: queue service URL")
+    subscription: str | None = Field(
+        default=None,
+        pattern=r"^projects/[^/]+/subscriptions/[^/]+$",
+        description="GCS: the Pub/Sub subscription, projects/P/subscriptions/S",
+    )
+    emulator_host: str | None = Field(
+        default=None, pattern=r"^[^/\s]+:\d+$", description="GCS: Pub/Sub emulator HOST:PORT"
+    )
     max_messages: int = Field(default=100, ge=1, le=10_000, description="per drain (cap)")
     wait_seconds: int = Field(default=0, ge=0, le=20, description="long polling of a receive")
     visibility_timeout: int | None = Field(
@@ -51,8 +63,13 @@ class Notifications(StrictModel):
 
     @model_validator(mode="after")
     def _one_queue(self) -> Notifications:
-        if bool(self.queue_url) == bool(self.queue_name):
-            raise ValueError("set exactly one of queue_url (S3/SQS) or queue_name (Azure)")
+        if sum(bool(q) for q in (self.queue_url, self.queue_name, self.subscription)) != 1:
+            raise ValueError(
+                "set exactly one of queue_url (S3/SQS), queue_name (Azure) or subscription "
+                "(GCS/Pub/Sub)"
+            )
+        if self.subscription and (self.visibility_timeout or 0) > 600:
+            raise ValueError("visibility_timeout (the Pub/Sub ack deadline) must be ≤ 600")
         return self
 
 
