@@ -16,9 +16,12 @@ from azure.storage.queue import QueueClient
 from orchestration_pkg.core.catalog import Catalog, FileRecord
 from orchestration_pkg.core.catalog import inbox as ib
 from orchestration_pkg.core.engine import RegistrationOptions
+from orchestration_pkg.core.errors import ConfigError
 from orchestration_pkg.core.models import JobStatus
 from orchestration_pkg.core.notifications import NotificationConsumer, WatchResult
 from orchestration_pkg.core.notifications.azure_queue import AzureQueue, queue_account_url
+from orchestration_pkg.core.providers.azure.config import AzureIntegrationConfig, AzureSasAuth
+from orchestration_pkg.core.providers.base import Notifications
 from orchestration_pkg.core.registration import build_storage
 from tests.fixtures.azurite import ACCOUNT, ACCOUNT_KEY
 from tests.media import image_bytes
@@ -184,3 +187,52 @@ def test_queue_account_url_of_a_cloud_account():
     assert queue_account_url("https://acct.blob.core.windows.net") == (
         "https://acct.queue.core.windows.net"
     )
+
+
+def test_a_queue_with_its_own_connection_string(catalog, azure_container, queue_client):
+    """The queue on other credentials than the blobs': the integration reads blobs with a
+    container SAS (which cannot reach any queue), the queue with its own connection string."""
+    conn = (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+        f"QueueEndpoint={queue_client.url.rsplit('/', 1)[0]};"
+    )
+    settings = {"queue_name": queue_client.queue_name, "connection_string": conn}
+    watch = {"folder": "lake", "notifications": settings}
+    cfg = AzureIntegrationConfig(
+        name="acme",
+        provider="azure",
+        account_url=azure_container.account_url,
+        container=azure_container.name,
+        prefix="raw/",
+        auth=AzureSasAuth(method="sas", sas_token=azure_container.container_sas()),
+        watch=watch,
+    )
+    assert cfg.watch is not None and cfg.watch.notifications is not None
+    assert ACCOUNT_KEY not in repr(cfg.watch.notifications)  # a SecretStr, never printed
+    storage = build_storage(cfg)
+    queue = AzureQueue.for_storage(storage, cfg.watch.notifications)
+    consumer = NotificationConsumer(
+        catalog,
+        storage,
+        queue,
+        folder="lake",
+        bucket=azure_container.name,
+        key_prefix="raw/",
+        on_delete=cfg.watch.on_delete,
+        settings=cfg.watch.notifications,
+    )
+    azure_container.put("raw/q.png", image_bytes(3, 2), PNG)
+    queue_client.send_message(event(azure_container, "raw/q.png"))
+    result = drain(consumer)
+    assert counts(result) == (1, 0, 0, 0, 0) and pending(queue_client) == 0
+    assert files(catalog)["raw/q.png"].width == 3
+    assert ACCOUNT_KEY not in queue.name
+
+
+def test_a_bad_queue_connection_string_is_one_config_line(azure_container):
+    settings = Notifications(queue_name="q", connection_string="not a connection string")
+    with pytest.raises(ConfigError, match="not a valid Azure storage connection string") as info:
+        AzureQueue.for_storage(None, settings)
+    assert "not a connection string" not in str(info.value)
+    with pytest.raises(ValueError, match="connection_string is for an Azure queue"):
+        Notifications(queue_url="http://127.0.0.1:1/q", connection_string="x")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from orchestration_pkg.core.errors import ConfigError
 from orchestration_pkg.core.notifications.consumer import QueueMessage
 from orchestration_pkg.core.notifications.events import BucketEvent, parse_azure_message
 from orchestration_pkg.core.providers.base import Notifications
@@ -37,11 +38,23 @@ class AzureQueue:
 
     @classmethod
     def for_storage(cls, storage: Any, settings: Notifications) -> AzureQueue:
-        """The queue ``settings.queue_name`` with ``storage``'s (an AzureStorage) credential."""
+        """The queue ``settings.queue_name`` with ``storage``'s (an AzureStorage) credential, or
+        with ``settings.connection_string`` when the queue has its own."""
         from azure.storage.queue import QueueClient
 
+        name = settings.queue_name or ""
+        if settings.connection_string is not None:  # the queue's own account / credentials
+            text = settings.connection_string.get_secret_value()
+            try:
+                client = QueueClient.from_connection_string(text, name)
+            except ValueError:  # the SDK's message may quote the string: say only what it is
+                raise ConfigError(
+                    "watch.notifications.connection_string is not a valid Azure storage "
+                    "connection string"
+                ) from None
+            return cls(client, settings)
         account_url = settings.account_url or queue_account_url(storage.account_url)
-        client = QueueClient(account_url, settings.queue_name or "", credential=storage.credential)
+        client = QueueClient(account_url, name, credential=storage.credential)
         return cls(client, settings)
 
     @property

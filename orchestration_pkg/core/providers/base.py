@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from orchestration_pkg.core.policy import Quotas, Requirements
 from orchestration_pkg.core.retry import RetryPolicy
@@ -34,7 +34,8 @@ class Notifications(StrictModel):
     S3: ``queue_url``, an SQS queue the bucket's event notifications (or EventBridge, or SNS)
     deliver to, read with the integration's AWS credentials. Azure: ``queue_name``, a Storage
     Queue Event Grid delivers to, on the integration's account (``account_url`` of its queue
-    service; default: the blob URL with ``.blob.`` → ``.queue.``) with the integration's auth.
+    service; default: the blob URL with ``.blob.`` → ``.queue.``) with the integration's auth,
+    or on any account with its own ``connection_string``.
     GCS: ``subscription`` (``projects/P/subscriptions/S``), a Pub/Sub pull subscription of the
     topic the bucket's notifications publish to, read with the integration's credentials
     (``emulator_host`` or ``$PUBSUB_EMULATOR_HOST``: an emulator, no credentials);
@@ -44,6 +45,11 @@ class Notifications(StrictModel):
     queue_url: str | None = Field(default=None, description="S3: the SQS queue URL")
     queue_name: str | None = Field(default=None, description="Azure: the storage queue")
     account_url: str | None = Field(default=None, description="Azure: queue service URL")
+    connection_string: SecretStr | None = Field(
+        default=None,
+        description="Azure: the queue account's own connection string (another account or "
+        "other credentials than the blobs'); e.g. ${EVENTS_QUEUE_CONNECTION}",
+    )
     subscription: str | None = Field(
         default=None,
         pattern=r"^projects/[^/]+/subscriptions/[^/]+$",
@@ -68,6 +74,8 @@ class Notifications(StrictModel):
                 "set exactly one of queue_url (S3/SQS), queue_name (Azure) or subscription "
                 "(GCS/Pub/Sub)"
             )
+        if self.connection_string is not None and not self.queue_name:
+            raise ValueError("connection_string is for an Azure queue (queue_name)")
         if self.subscription and (self.visibility_timeout or 0) > 600:
             raise ValueError("visibility_timeout (the Pub/Sub ack deadline) must be ≤ 600")
         return self
