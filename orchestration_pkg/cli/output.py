@@ -13,7 +13,8 @@ from orchestration_pkg.core.models import JobResult, JobStatus, UnitError
 MAX_SHOWN_ERRORS = 50
 # Stats a prefix sync or a watch batch records on its job (shown on their own line), and
 # identical rows registered once (printed on their own line).
-SYNC_STATS = ("listed", "events", "removed", "duplicate_rows")
+SYNC_LINE = ("listed", "events", "removed")
+SYNC_STATS = (*SYNC_LINE, "duplicate_rows")
 
 # Outcome of ``register`` (the JSON's "outcome"): exit code and stderr warning follow from it.
 OK, PARTIAL, EMPTY, NOTHING, FAILED = (
@@ -119,7 +120,7 @@ def print_job(result: JobResult, *, sync_line: bool = True) -> None:
     if result.retry_of:
         out.print(f"  retry of job {result.retry_of}", markup=False, highlight=False)
     out.print(f"  {liveness(result)}", markup=False, highlight=False)
-    synced = [f"{k} {result.stats[k]:g}" for k in SYNC_STATS[:3] if k in result.stats]
+    synced = [f"{k} {result.stats[k]:g}" for k in SYNC_LINE if k in result.stats]
     if synced and sync_line:
         out.print(f"  sync: {' · '.join(synced)}", markup=False, highlight=False)
     if result.stats.get("duplicate_rows"):
