@@ -28,13 +28,6 @@ from tests.notification_helpers import PNG, counts, drain, files
 
 
 @pytest.fixture
-def catalog(catalog_url):
-    cat = Catalog(catalog_url)
-    yield cat
-    cat.dispose()
-
-
-@pytest.fixture
 def queue_client(azurite_queue_endpoint):
     client = QueueClient(
         azurite_queue_endpoint,

@@ -26,13 +26,6 @@ from tests.notification_helpers import KEYS, PNG, counts, drain, files
 
 
 @pytest.fixture
-def catalog(catalog_url):
-    cat = Catalog(catalog_url)
-    yield cat
-    cat.dispose()
-
-
-@pytest.fixture
 def watched(gcs_bucket, gcs_config_factory, gcs_notifications):
     """A consumer factory for integration prefix raw/ on the bucket, notified via Pub/Sub."""
 

@@ -32,13 +32,6 @@ EVENTS = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
 
 
 @pytest.fixture
-def catalog(catalog_url):
-    cat = Catalog(catalog_url)
-    yield cat
-    cat.dispose()
-
-
-@pytest.fixture
 def sqs_queue(moto_endpoint):
     """(sqs client, queue URL, queue ARN) of a fresh queue on the moto server."""
     sqs = moto_client(moto_endpoint, "sqs")
