@@ -383,7 +383,8 @@ def gcs_provider(endpoint: str, tmp: Path) -> Provider:
         GCSIntegrationConfig,
         GCSServiceAccountAuth,
     )
-    from orchestration_pkg.core.providers.gcs.storage import GCSStorage, authorized_session
+    from orchestration_pkg.core.providers.gcs.client import authorized_session
+    from orchestration_pkg.core.providers.gcs.storage import GCSStorage
 
     key_file = _service_account_file(tmp)
     common: dict[str, Any] = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,13 +25,6 @@ from orchestration_pkg.core.errors import NotFoundError
 from orchestration_pkg.core.models import JobResult, JobStatus, MediaKind, UnitError
 
 T0 = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def catalog(catalog_url: str) -> Iterator[Catalog]:
-    cat = Catalog(catalog_url)
-    yield cat
-    cat.dispose()
 
 
 @pytest.fixture

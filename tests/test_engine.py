@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions
 from orchestration_pkg.core.errors import NotFoundError
 from orchestration_pkg.core.manifest import read_manifest
@@ -34,13 +33,6 @@ def bucket(s3_bucket):
 @pytest.fixture
 def storage(bucket, s3_config_factory) -> S3Storage:
     return S3Storage(s3_config_factory(prefix="raw/"))
-
-
-@pytest.fixture
-def catalog(catalog_url):
-    cat = Catalog(catalog_url)
-    yield cat
-    cat.dispose()
 
 
 def _manifest(tmp_path: Path, bucket, extra: list[dict] | None = None, **flags) -> Path:

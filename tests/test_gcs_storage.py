@@ -21,6 +21,7 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud.storage.exceptions import DataCorruption
 from google.cloud.storage.retry import DEFAULT_RETRY
+from requests.structures import CaseInsensitiveDict
 
 from orchestration_pkg.core.config import (
     GCSAnonymousAuth,
@@ -30,6 +31,8 @@ from orchestration_pkg.core.config import (
 )
 from orchestration_pkg.core.errors import ConfigError, StorageError, UrlError
 from orchestration_pkg.core.providers.gcs import storage as gcsmod
+from orchestration_pkg.core.providers.gcs.access import P_GET, P_HEAD, P_LIST
+from orchestration_pkg.core.providers.gcs.downloads import RangeBlob, range_result
 from orchestration_pkg.core.providers.gcs.errors import to_storage_error
 from orchestration_pkg.core.providers.gcs.storage import GCSStorage
 from orchestration_pkg.core.providers.gcs.urls import parse_gcs_url
@@ -279,9 +282,9 @@ def test_read_range_missing(storage: GCSStorage) -> None:
 
 def test_read_range_whole_body_answer(storage: GCSStorage) -> None:
     """A server that ignores Range (200 + whole object): slice it, size from the body."""
-    blob = gcsmod._RangeBlob("raw/x", storage._bucket())
-    blob.last_status, blob.last_headers = 200, gcsmod.CaseInsensitiveDict()
-    read = storage._range_result("raw/x", blob, b"0123456789", 4, 3)
+    blob = RangeBlob("raw/x", storage._bucket())
+    blob.last_status, blob.last_headers = 200, CaseInsensitiveDict()
+    read = range_result(storage.canonical_url("raw/x"), blob, b"0123456789", 4, 3)
     assert read.data == b"456" and read.info.size == 10
 
 
@@ -571,33 +574,33 @@ def test_bad_key_file(gcs_config_factory: Any, tmp_path: Path) -> None:
     ("permission", "auth", "exc", "fix"),
     [
         (
-            gcsmod.P_LIST,
+            P_LIST,
             "sa",
             api_exceptions.Forbidden("denied"),
             f"403: grant roles/storage.objectViewer on gs://bkt to {MEMBER} with the IAM "
             "condition on prefix 'raw/' from setup_guide (needs storage.objects.list)",
         ),
         (
-            gcsmod.P_HEAD,
+            P_HEAD,
             "sa",
             api_exceptions.Forbidden("denied", errors=[{"reason": "forbidden"}]),
             f"forbidden: grant roles/storage.objectViewer on gs://bkt to {MEMBER}",
         ),
         (
-            gcsmod.P_GET,
+            P_GET,
             "anonymous",
             api_exceptions.Forbidden("denied"),
             "403: gs://bkt does not allow anonymous reads; use auth method service_account or adc",
         ),
-        (gcsmod.P_LIST, "sa", api_exceptions.Unauthorized("no"), "401: check the key file"),
+        (P_LIST, "sa", api_exceptions.Unauthorized("no"), "401: check the key file"),
         (
-            gcsmod.P_LIST,
+            P_LIST,
             "adc",
             auth_exceptions.RefreshError("no"),
             "RefreshError: no usable application default credentials",
         ),
-        (gcsmod.P_HEAD, "sa", api_exceptions.TooManyRequests("slow"), "throttled"),
-        (gcsmod.P_HEAD, "sa", api_exceptions.ServiceUnavailable("x"), "provider server error"),
+        (P_HEAD, "sa", api_exceptions.TooManyRequests("slow"), "throttled"),
+        (P_HEAD, "sa", api_exceptions.ServiceUnavailable("x"), "provider server error"),
     ],
 )
 def test_fix_texts(

@@ -13,27 +13,18 @@ import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.storage.queue import QueueClient
 
-from orchestration_pkg.core.catalog import Catalog, FileRecord
+from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.catalog import inbox as ib
 from orchestration_pkg.core.engine import RegistrationOptions
 from orchestration_pkg.core.errors import ConfigError
-from orchestration_pkg.core.models import JobStatus
-from orchestration_pkg.core.notifications import NotificationConsumer, WatchResult
+from orchestration_pkg.core.notifications import NotificationConsumer
 from orchestration_pkg.core.notifications.azure_queue import AzureQueue, queue_account_url
 from orchestration_pkg.core.providers.azure.config import AzureIntegrationConfig, AzureSasAuth
 from orchestration_pkg.core.providers.base import Notifications
 from orchestration_pkg.core.registration import build_storage
 from tests.fixtures.azurite import ACCOUNT, ACCOUNT_KEY
 from tests.media import image_bytes
-
-PNG = "image/png"
-
-
-@pytest.fixture
-def catalog(catalog_url):
-    cat = Catalog(catalog_url)
-    yield cat
-    cat.dispose()
+from tests.notification_helpers import PNG, counts, drain, files
 
 
 @pytest.fixture
@@ -95,20 +86,6 @@ def event(container: Any, name: str, kind: str = "BlobCreated", encode: bool = T
     }
     text = json.dumps(doc)
     return base64.b64encode(text.encode()).decode() if encode else text
-
-
-def drain(consumer: NotificationConsumer, **opts: Any) -> WatchResult:
-    result = consumer.drain(RegistrationOptions(**opts))
-    assert result.job is None or result.job.status is JobStatus.DONE, result.job
-    return result
-
-
-def counts(r: WatchResult) -> tuple[int, int, int, int, int]:
-    return r.added, r.updated, r.removed, r.unchanged, r.failed
-
-
-def files(catalog: Catalog, **kw: Any) -> dict[str, FileRecord]:
-    return {f.key: f for f in catalog.iter_files("lake", **kw)}
 
 
 def pending(queue: QueueClient) -> int:

@@ -159,7 +159,7 @@ def test_other_and_mismatched_notifications_are_refused():
     from types import SimpleNamespace
 
     from orchestration_pkg.core.errors import ConfigError
-    from orchestration_pkg.core.notifications.consumer import make_queue
+    from orchestration_pkg.core.notifications.queues import make_queue
     from orchestration_pkg.core.providers.base import Notifications
 
     sqs = Notifications(queue_url="http://127.0.0.1:1/0/q")

@@ -5,9 +5,6 @@ real Pub/Sub emulator subscription, objects in the GCS emulator, real catalogs; 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,25 +12,17 @@ from typing import Any
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
-from orchestration_pkg.core.catalog import Catalog, FileRecord
+from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.catalog import inbox as ib
 from orchestration_pkg.core.engine import RegistrationOptions
-from orchestration_pkg.core.models import JobStatus
-from orchestration_pkg.core.notifications import NotificationConsumer, WatchResult
+from orchestration_pkg.core.notifications import NotificationConsumer
 from orchestration_pkg.core.notifications.consumer import consumer_for
 from orchestration_pkg.core.notifications.gcs_pubsub import EMULATOR_ENV, PubSubQueue
 from orchestration_pkg.core.registration import build_storage
 from orchestration_pkg.definitions import build_definitions
+from tests.cli_run import run_cli
 from tests.media import image_bytes
-
-PNG = "image/png"
-
-
-@pytest.fixture
-def catalog(catalog_url):
-    cat = Catalog(catalog_url)
-    yield cat
-    cat.dispose()
+from tests.notification_helpers import KEYS, PNG, counts, drain, files
 
 
 @pytest.fixture
@@ -51,23 +40,6 @@ def watched(gcs_bucket, gcs_config_factory, gcs_notifications):
         return consumer_for(cfg, catalog, build_storage(cfg))
 
     return make, gcs_bucket, gcs_notifications
-
-
-def drain(consumer: NotificationConsumer, **opts: Any) -> WatchResult:
-    result = consumer.drain(RegistrationOptions(**opts))
-    assert result.job is None or result.job.status is JobStatus.DONE, result.job
-    return result
-
-
-def counts(r: WatchResult) -> tuple[int, int, int, int, int]:
-    return r.added, r.updated, r.removed, r.unchanged, r.failed
-
-
-def files(catalog: Catalog, **kw: Any) -> dict[str, FileRecord]:
-    return {f.key: f for f in catalog.iter_files("lake", **kw)}
-
-
-KEYS = {"raw/a b.png": (5, 4), "raw/x+y.png": (6, 5), "raw/ü/日本 +%.png": (7, 6)}
 
 
 def test_pubsub_notifications_register_update_and_remove(catalog, watched, caplog):
@@ -166,8 +138,6 @@ def test_poison_left_comes_back_and_emulator_host_from_the_environment(
 
 # -- the CLI ---------------------------------------------------------------------------------------
 
-CLI = str(Path(sys.executable).parent / "orchestration-pkg")
-
 
 def _config(tmp_path: Path, bucket: Any, topic: Any) -> Path:
     config = tmp_path / "cfg.yaml"
@@ -190,14 +160,7 @@ def test_cli_watch_once_on_gcs_notifications(tmp_path, gcs_bucket, gcs_notificat
     for key in ("data/raw/a b.png", "data/other.png"):
         gcs_bucket.put(key, image_bytes(5, 4), PNG)
         gcs_notifications.notify(gcs_bucket, key)
-    proc = subprocess.run(
-        [CLI, "--config", str(config), "watch", "acme", "--once", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=dict(os.environ),
-    )
+    proc = run_cli(config, "watch", "acme", "--once", "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert (doc["mode"], doc["status"], doc["prefix"]) == ("notifications", "DONE", "data/raw/")
@@ -211,13 +174,7 @@ def test_cli_watch_once_missing_subscription_is_one_line(tmp_path, gcs_bucket, g
         gcs_notifications.subscription, "projects/test-project/subscriptions/gone"
     )
     config.write_text(text, encoding="utf-8")
-    proc = subprocess.run(
-        [CLI, "--config", str(config), "watch", "acme", "--once"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_cli(config, "watch", "acme", "--once")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "error: projects/test-project/subscriptions/gone: Pull NOT_FOUND"
 

@@ -16,26 +16,19 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from orchestration_pkg.core.catalog import Catalog, FileRecord, watch_events
+from orchestration_pkg.core.catalog import Catalog, watch_events
 from orchestration_pkg.core.catalog import inbox as ib
 from orchestration_pkg.core.engine import RegistrationOptions
 from orchestration_pkg.core.models import JobStatus
-from orchestration_pkg.core.notifications import NotificationConsumer, WatchResult, batches
+from orchestration_pkg.core.notifications import NotificationConsumer, batches
 from orchestration_pkg.core.notifications.s3_sqs import SqsQueue, sqs_region
 from orchestration_pkg.core.registration import build_storage
 from tests.cli_run import CLI, run_cli
 from tests.fixtures.moto_server import moto_client
 from tests.media import image_bytes
+from tests.notification_helpers import KEYS, PNG, counts, drain, files
 
-PNG = "image/png"
 EVENTS = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
-
-
-@pytest.fixture
-def catalog(catalog_url):
-    cat = Catalog(catalog_url)
-    yield cat
-    cat.dispose()
 
 
 @pytest.fixture
@@ -83,27 +76,10 @@ def watched(s3_bucket, s3_config_factory, fault_proxy, sqs_queue):
     return make, s3_bucket, proxy, sqs, url
 
 
-def drain(consumer: NotificationConsumer, **opts: Any) -> WatchResult:
-    result = consumer.drain(RegistrationOptions(**opts))
-    assert result.job is None or result.job.status is JobStatus.DONE, result.job
-    return result
-
-
-def counts(r: WatchResult) -> tuple[int, int, int, int, int]:
-    return r.added, r.updated, r.removed, r.unchanged, r.failed
-
-
-def files(catalog: Catalog, **kw: Any) -> dict[str, FileRecord]:
-    return {f.key: f for f in catalog.iter_files("lake", **kw)}
-
-
 def queue_size(sqs: Any, url: str) -> int:
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
     return sum(int(attrs[n]) for n in names)
-
-
-KEYS = {"raw/a b.png": (5, 4), "raw/x+y.png": (6, 5), "raw/ü/日本 +%.png": (7, 6)}
 
 
 def test_real_notifications_register_update_and_remove_without_listing(catalog, watched):

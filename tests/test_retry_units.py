@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.config import AppConfig, DirectIntegrationConfig
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions
 from orchestration_pkg.core.errors import NotFoundError, ProbeError, StorageError, UrlError
@@ -20,13 +19,6 @@ from orchestration_pkg.core.unit_errors import CODES, classify
 from tests.media import image_bytes
 
 FAST = {"max_attempts": 2, "backoff_seconds": 0.01, "max_backoff_seconds": 0.02}
-
-
-@pytest.fixture
-def catalog(catalog_url):
-    cat = Catalog(catalog_url)
-    yield cat
-    cat.dispose()
 
 
 def _csv(tmp_path: Path, rows: list[str], header: str = "url,title,external_id") -> Path:

@@ -25,13 +25,6 @@ PNG = "image/png"
 
 
 @pytest.fixture
-def catalog(catalog_url):
-    cat = Catalog(catalog_url)
-    yield cat
-    cat.dispose()
-
-
-@pytest.fixture
 def sqlite_catalog(tmp_path):
     cat = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     yield cat

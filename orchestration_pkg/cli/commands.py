@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
 from rich.table import Table
 
 from orchestration_pkg.cli.common import (
@@ -21,8 +21,16 @@ from orchestration_pkg.cli.common import (
     guard,
     out,
     print_json,
+    progress_bar,
     warn,
     warn_if_no_config,
+)
+from orchestration_pkg.cli.options import (
+    AsJson,
+    Concurrency,
+    IgnoreErrors,
+    check_fetch,
+    registration_options,
 )
 from orchestration_pkg.cli.output import (
     heartbeat_age,
@@ -43,38 +51,34 @@ def register(
     integration: str | None = typer.Option(
         None, "--integration", "-i", help="integration name (default: the default integration)"
     ),
-    ignore_errors: bool = typer.Option(
-        False, "--ignore-errors", help="register good files and list the bad ones"
-    ),
+    ignore_errors: IgnoreErrors = False,
     fetch: str = typer.Option(
         "auto",
         help="auto: HEAD, or ranged reads of the bytes holding the media metadata | head: "
         "HEAD only | none: trust the manifest, no storage call",
     ),
-    concurrency: int = typer.Option(32, min=1, max=512, help="objects probed at once"),
+    concurrency: Concurrency = 32,
     verify_metadata: bool = typer.Option(
         False, "--verify-metadata", help="probe every object and compare with the manifest"
     ),
     description: str | None = typer.Option(None, help="folder description"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    as_json: AsJson = False,
 ) -> None:
     """Register the objects listed in MANIFEST into FOLDER.
 
     Exit 0 when done (a warning on stderr if some rows failed or the manifest is empty),
     1 when the job failed or no row at all could be registered, 2 for usage/config errors.
     """
-    if fetch not in ("auto", "head", "none"):
-        fail("--fetch must be auto, head or none")
+    check_fetch(fetch)
     check_folder(folder)
     # The engine, providers and SQLAlchemy load only once the arguments are known to be good.
     from orchestration_pkg.core.engine import Progress as JobProgress
-    from orchestration_pkg.core.engine import RegistrationOptions
     from orchestration_pkg.core.registration import build_storage, register_manifest
 
-    opts = RegistrationOptions(
-        ignore_errors=ignore_errors,
-        fetch=fetch,  # type: ignore[arg-type]
-        concurrency=concurrency,
+    opts = registration_options(
+        fetch,
+        ignore_errors,
+        concurrency,
         folder_description=description,
         verify_metadata=verify_metadata,
     )
@@ -85,13 +89,9 @@ def register(
         warn_if_no_config(cfg)
         if as_json or not err.is_terminal:
             return register_manifest(cfg, manifest, folder, options=opts, storage=storage)
-        with Progress(
-            TextColumn("[bold]registering"),
-            BarColumn(),
+        with progress_bar(
+            "registering",
             TextColumn("{task.completed} rows · {task.fields[ok]} ok · {task.fields[bad]} failed"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
         ) as bar:
             task = bar.add_task("register", total=None, ok=0, bad=0)
 
@@ -102,7 +102,11 @@ def register(
                 cfg, manifest, folder, options=opts, storage=storage, progress=on_progress
             )
 
-    result = guard(run)
+    _report(guard(run), as_json)
+
+
+def _report(result: JobResult, as_json: bool) -> None:
+    """Print a register (or retry) job; its outcome decides the warning and the exit code."""
     kind, warning, code = outcome(result)
     if as_json:
         print_json({**job_json(result), "outcome": kind})
@@ -123,7 +127,7 @@ def retry(
         help="register what now works and list what still fails / all or nothing "
         "(default: as the original job)",
     ),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    as_json: AsJson = False,
 ) -> None:
     """Re-attempt only the failed units of JOB_ID, from their rows kept in the catalog.
 
@@ -178,16 +182,7 @@ def retry(
                 out.print(f"  - {unit_line(u, code=True)}", markup=False, highlight=False)
         warn(message)
         return
-    result = guard(lambda: retry_job(cfg, todo, ignore_errors=ignore_errors))
-    kind, warning, code = outcome(result)
-    if as_json:
-        print_json({**job_json(result), "outcome": kind})
-    else:
-        print_job(result)
-    if code:
-        fail(warning or f"job {result.job_id} {result.status.value}", code=code)
-    if warning:
-        warn(warning)
+    _report(guard(lambda: retry_job(cfg, todo, ignore_errors=ignore_errors)), as_json)
     if todo.skipped:
         warn(f"{len(todo.skipped)} failed unit(s) could not be retried; see the warnings")
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 
 from orchestration_pkg.core.config import AppConfig, explain_config_path, load_config
 from orchestration_pkg.core.errors import OrchestrationError
@@ -96,6 +97,18 @@ def fail(message: str, code: int = 2) -> Any:
 def check_folder(name: str) -> str:
     """``name`` if it is a valid folder name, else one error line and exit code 2."""
     return guard(lambda: validate_folder_name(name))
+
+
+def progress_bar(title: str, *columns: ProgressColumn) -> Progress:
+    """A transient bar on stderr: bold ``title``, the bar, ``columns``, the elapsed time."""
+    return Progress(
+        TextColumn(f"[bold]{title}"),
+        BarColumn(),
+        *columns,
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
 
 
 def print_json(data: Any) -> None:

@@ -12,9 +12,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import MofNCompleteColumn
 
-from orchestration_pkg.cli.common import app, check_folder, config, err, fail, guard, warn
+from orchestration_pkg.cli.common import (
+    app,
+    check_folder,
+    config,
+    err,
+    fail,
+    guard,
+    progress_bar,
+    warn,
+)
 from orchestration_pkg.cli.common import catalog as open_catalog
 from orchestration_pkg.core.errors import ConfigError, NotFoundError, OrchestrationError
 from orchestration_pkg.core.models import MediaKind
@@ -174,14 +183,7 @@ def export(
     def run(out: TextIO) -> ExportResult:
         if not show_bar:
             return export_folder(cfg, cat, folder, options, out)
-        with Progress(
-            TextColumn(f"[bold]exporting {fmt}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
+        with progress_bar(f"exporting {fmt}", MofNCompleteColumn()) as bar:
             task = bar.add_task("export", total=None)
 
             def on_total(total: int) -> None:

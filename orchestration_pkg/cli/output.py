@@ -35,11 +35,7 @@ def outcome(result: JobResult) -> tuple[str, str | None, int]:
     * Some rows failed (``--ignore-errors``): ``partial``, a warning, exit 0.
     """
     if result.status is not JobStatus.DONE:  # FAILED, or ABANDONED by a sweep meanwhile
-        first = result.unit_errors[0] if result.unit_errors else None
-        reason = result.error or "failed"
-        if first is not None:
-            reason += f"; first error: {unit_line(first)}"
-        return FAILED, f"job {result.job_id} {result.status.value}: {reason}", 1
+        return FAILED, f"job {result.job_id} {result.status.value}: {failure_reason(result)}", 1
     if result.total == 0:
         return EMPTY, "manifest has no rows; nothing registered", 0
     if result.registered == 0 and result.failed:
@@ -47,6 +43,14 @@ def outcome(result: JobResult) -> tuple[str, str | None, int]:
     if result.failed:
         return PARTIAL, f"{result.failed} of {result.total} rows failed; see the unit errors", 0
     return OK, None, 0
+
+
+def failure_reason(result: JobResult) -> str:
+    """Why a job did not finish DONE: its error (else ``failed``) and its first unit error."""
+    reason = result.error or "failed"
+    if result.unit_errors:
+        reason += f"; first error: {unit_line(result.unit_errors[0])}"
+    return reason
 
 
 def job_json(result: JobResult) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
 
 from orchestration_pkg.cli.common import (
     app,
@@ -16,10 +16,20 @@ from orchestration_pkg.cli.common import (
     guard,
     out,
     print_json,
+    progress_bar,
     warn,
     warn_if_no_config,
 )
-from orchestration_pkg.cli.output import print_job, unit_line
+from orchestration_pkg.cli.options import (
+    AsJson,
+    Concurrency,
+    Fetch,
+    IgnoreErrors,
+    check_fetch,
+    fail_unless_done,
+    registration_options,
+)
+from orchestration_pkg.cli.output import print_job
 
 if TYPE_CHECKING:
     from orchestration_pkg.core.sync import SyncResult
@@ -37,12 +47,10 @@ def sync(
     on_delete: str | None = typer.Option(
         None, "--on-delete", help="objects gone from the bucket: keep | mark | remove"
     ),
-    fetch: str = typer.Option("auto", help="auto: image headers etc. | head | none"),
-    ignore_errors: bool = typer.Option(
-        False, "--ignore-errors", help="register good files and list the bad ones"
-    ),
-    concurrency: int = typer.Option(32, min=1, max=512),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    fetch: Fetch = "auto",
+    ignore_errors: IgnoreErrors = False,
+    concurrency: Concurrency = 32,
+    as_json: AsJson = False,
 ) -> None:
     """List a prefix and reconcile a folder with it: add new objects, update changed ones,
     handle deleted ones (--on-delete, default mark).
@@ -50,20 +58,14 @@ def sync(
     An unchanged bucket costs one listing and one catalog read. Exit 0 when done, 1 when the
     job failed or nothing could be registered while objects failed, 2 for usage/config errors.
     """
-    if fetch not in ("auto", "head", "none"):
-        fail("--fetch must be auto, head or none")
+    check_fetch(fetch)
     if on_delete is not None and on_delete not in ("keep", "mark", "remove"):
         fail("--on-delete must be keep, mark or remove")
     if folder is not None:
         check_folder(folder)
-    from orchestration_pkg.core.engine import RegistrationOptions
     from orchestration_pkg.core.sync import SyncProgress, sync_integration
 
-    opts = RegistrationOptions(
-        ignore_errors=ignore_errors,
-        fetch=fetch,  # type: ignore[arg-type]
-        concurrency=concurrency,
-    )
+    opts = registration_options(fetch, ignore_errors, concurrency)
 
     def run() -> SyncResult:
         cfg = config()
@@ -71,16 +73,12 @@ def sync(
         kwargs = {"folder": folder, "prefix": prefix, "on_delete": on_delete, "options": opts}
         if as_json or not (out.is_terminal and err.is_terminal):
             return sync_integration(cfg, integration, **kwargs)  # type: ignore[arg-type]
-        with Progress(
-            TextColumn("[bold]syncing"),
-            BarColumn(),
+        with progress_bar(
+            "syncing",
             TextColumn(
                 "{task.fields[listed]} listed · {task.fields[same]} unchanged · "
                 "{task.fields[ok]} registered · {task.fields[bad]} failed"
             ),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
         ) as bar:
             task = bar.add_task("sync", total=None, listed=0, same=0, ok=0, bad=0)
 
@@ -102,11 +100,7 @@ def sync(
             markup=False,
             highlight=False,
         )
-    if job.status.value != "DONE":
-        reason = job.error or "failed"
-        if job.unit_errors:
-            reason += f"; first error: {unit_line(job.unit_errors[0])}"
-        fail(f"sync job {job.job_id} {job.status.value}: {reason}", code=1)
+    fail_unless_done(job, "sync")
     if result.failed and not (result.added or result.updated or result.unchanged):
         fail(f"all {result.failed} changed objects failed; nothing registered", code=1)
     if result.failed:

@@ -19,7 +19,14 @@ from orchestration_pkg.cli.common import (
     warn,
     warn_if_no_config,
 )
-from orchestration_pkg.cli.output import unit_line
+from orchestration_pkg.cli.options import (
+    Concurrency,
+    Fetch,
+    IgnoreErrors,
+    check_fetch,
+    fail_unless_done,
+    registration_options,
+)
 
 if TYPE_CHECKING:
     from orchestration_pkg.core.notifications import WatchResult
@@ -54,11 +61,9 @@ def watch(
     interval: float = typer.Option(
         10.0, "--interval", min=0.0, help="seconds between evaluations (without --once)"
     ),
-    fetch: str = typer.Option("auto", help="auto: image headers etc. | head | none"),
-    ignore_errors: bool = typer.Option(
-        False, "--ignore-errors", help="register good files and list the bad ones"
-    ),
-    concurrency: int = typer.Option(32, min=1, max=512),
+    fetch: Fetch = "auto",
+    ignore_errors: IgnoreErrors = False,
+    concurrency: Concurrency = 32,
     as_json: bool = typer.Option(False, "--json", help="one JSON document per evaluation"),
 ) -> None:
     """Register what changed under watch.prefix into watch.folder: drain the bucket's event
@@ -70,17 +75,11 @@ def watch(
     Without --once it runs until SIGINT/SIGTERM. Exit 0 when done, 1 when a --once job
     failed, 2 for usage/config errors.
     """
-    if fetch not in ("auto", "head", "none"):
-        fail("--fetch must be auto, head or none")
-    from orchestration_pkg.core.engine import RegistrationOptions
+    check_fetch(fetch)
     from orchestration_pkg.core.errors import ConfigError
     from orchestration_pkg.core.notifications import watch_integration
 
-    opts = RegistrationOptions(
-        ignore_errors=ignore_errors,
-        fetch=fetch,  # type: ignore[arg-type]
-        concurrency=concurrency,
-    )
+    opts = registration_options(fetch, ignore_errors, concurrency)
     cfg = guard(config)
     warn_if_no_config(cfg)
 
@@ -96,12 +95,8 @@ def watch(
 
     if once:
         result = guard(evaluate)
-        job = result.job
-        if job is not None and job.status.value != "DONE":
-            reason = job.error or "failed"
-            if job.unit_errors:
-                reason += f"; first error: {unit_line(job.unit_errors[0])}"
-            fail(f"watch job {job.job_id} {job.status.value}: {reason}", code=1)
+        if result.job is not None:
+            fail_unless_done(result.job, "watch")
         return
 
     stop = threading.Event()

@@ -12,8 +12,8 @@ import logging
 from typing import Any
 
 from orchestration_pkg.core.errors import ConfigError
-from orchestration_pkg.core.notifications.consumer import QueueMessage
 from orchestration_pkg.core.notifications.events import BucketEvent, parse_azure_message
+from orchestration_pkg.core.notifications.queues import QueueMessage
 from orchestration_pkg.core.providers.base import Notifications
 from orchestration_pkg.core.urls import redact_url
 

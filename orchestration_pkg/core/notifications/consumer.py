@@ -13,29 +13,23 @@ reason). No listing: created keys are registered from the event's size and ETag
 
 Unreadable messages are poison: counted, logged by id (never their body, which may carry
 signed URLs), and deleted (``poison: delete``) or left to the queue's dead-letter policy.
+The queues are in :mod:`.queues`, the counts of an evaluation in :mod:`.watch_result`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
 
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.catalog import inbox as ib
 from orchestration_pkg.core.config import AnyIntegrationConfig, AppConfig
 from orchestration_pkg.core.engine import RegistrationOptions
 from orchestration_pkg.core.errors import ConfigError
-from orchestration_pkg.core.models import JobResult, JobStatus
-from orchestration_pkg.core.notifications.batches import (
-    BatchOutcome,
-    WatchTarget,
-    apply_batch,
-    plan_batches,
-)
+from orchestration_pkg.core.notifications.batches import WatchTarget, apply_batch, plan_batches
 from orchestration_pkg.core.notifications.events import BucketEvent, PoisonMessage
+from orchestration_pkg.core.notifications.queues import EventQueue, QueueMessage, make_queue
+from orchestration_pkg.core.notifications.watch_result import WatchResult
 from orchestration_pkg.core.providers.base import Notifications, OnDelete
 from orchestration_pkg.core.registration import build_storage, with_policies
 from orchestration_pkg.core.storage import Storage
@@ -46,117 +40,6 @@ log = logging.getLogger(__name__)
 # copy of an applied event still finds it (per-key order across drains), then they go.
 INBOX_RETENTION = timedelta(days=14)
 MAX_ROUNDS = 100  # plan → apply rounds of one evaluation (held-back keys get their turn)
-
-
-@dataclass(frozen=True)
-class QueueMessage:
-    """A received message: its id, the handle that deletes it, its text (and attributes)."""
-
-    id: str
-    handle: str
-    body: str = field(repr=False)  # may carry signed URLs: never shown
-    attributes: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
-
-
-class EventQueue(Protocol):
-    """A queue of bucket events (:class:`~.s3_sqs.SqsQueue`, :class:`~.azure_queue.AzureQueue`,
-    :class:`~.gcs_pubsub.PubSubQueue`; one with a ``close()`` is closed after each collect)."""
-
-    kind: str
-
-    @property
-    def name(self) -> str: ...
-
-    def receive(self, limit: int) -> list[QueueMessage]: ...
-
-    def parse(self, message: QueueMessage, arrival: int) -> list[BucketEvent]: ...
-
-    def delete(self, messages: list[QueueMessage]) -> int: ...
-
-
-@dataclass
-class WatchResult:
-    """What one watch evaluation did (a drain, or a polling sync)."""
-
-    mode: str  # notifications | polling
-    folder: str
-    integration: str
-    prefix: str
-    job: JobResult | None = None  # the (first failed, else last) job of the evaluation
-    jobs: list[str] = field(default_factory=list)
-    added: int = 0
-    updated: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    listed: int | None = None
-    messages: int = 0
-    poison: int = 0
-    events: int = 0
-    ignored: int = 0
-    stored: int = 0  # events new to the inbox (the rest were stored before: re-deliveries)
-    deleted_messages: int = 0
-    batches: int = 0
-    superseded: int = 0
-    gave_up: int = 0
-    pending: int = 0
-
-    @property
-    def status(self) -> str:
-        return self.job.status.value if self.job else "IDLE"
-
-    def add(self, outcome: BatchOutcome) -> None:
-        """Count one applied batch in."""
-        self.batches += 1
-        self.superseded += outcome.superseded
-        job = outcome.job
-        if job is None:
-            return
-        self.jobs.append(job.job_id)
-        if self.job is None or self.job.status is JobStatus.DONE:
-            self.job = job
-        self.added += outcome.added
-        self.updated += outcome.updated
-        self.removed += outcome.removed
-        self.unchanged += outcome.unchanged
-        self.failed += outcome.failed
-
-    def as_json(self) -> dict[str, Any]:
-        job = self.job
-        data: dict[str, Any] = {
-            "job_id": job.job_id if job else None,
-            "status": self.status,
-            "mode": self.mode,
-            "folder": self.folder,
-            "integration": self.integration,
-            "prefix": self.prefix,
-            "added": self.added,
-            "updated": self.updated,
-            "removed": self.removed,
-            "unchanged": self.unchanged,
-            "failed": self.failed,
-            "error": job.error if job else None,
-            "unit_errors": [{"url": e.url, "error": e.error} for e in job.unit_errors]
-            if job
-            else [],
-        }
-        if self.mode == "polling":
-            data["listed"] = self.listed
-        else:
-            data.update(
-                jobs=self.jobs,
-                messages=self.messages,
-                poison=self.poison,
-                events=self.events,
-                ignored=self.ignored,
-                stored=self.stored,
-                deleted_messages=self.deleted_messages,
-                batches=self.batches,
-                superseded=self.superseded,
-                gave_up=self.gave_up,
-                pending=self.pending,
-            )
-        return data
 
 
 class NotificationConsumer:
@@ -298,35 +181,6 @@ class NotificationConsumer:
         return result
 
 
-def make_queue(cfg: AnyIntegrationConfig, storage: Storage, settings: Notifications) -> EventQueue:
-    """The event queue of an integration's ``watch.notifications``."""
-    provider = cfg.provider
-    if provider == "s3" and settings.queue_url:
-        from orchestration_pkg.core.notifications.s3_sqs import SqsQueue
-
-        return SqsQueue.for_storage(storage, settings)
-    if provider == "azure" and settings.queue_name:
-        from orchestration_pkg.core.notifications.azure_queue import AzureQueue
-
-        return AzureQueue.for_storage(storage, settings)
-    if provider == "gcs" and settings.subscription:
-        from orchestration_pkg.core.notifications.gcs_pubsub import PubSubQueue
-
-        return PubSubQueue.for_storage(storage, settings)
-    want = {
-        "s3": "queue_url (SQS)",
-        "azure": "queue_name (storage queue)",
-        "gcs": "subscription (Pub/Sub)",
-    }.get(str(provider))
-    if want is None:
-        raise ConfigError(
-            f"integration '{cfg.name}' ({provider}): bucket notifications are S3 (SQS), Azure "
-            "(Event Grid → storage queue) and GCS (Pub/Sub) only; remove watch.notifications "
-            "to poll"
-        )
-    raise ConfigError(f"integration '{cfg.name}': watch.notifications needs {want}")
-
-
 def watch_integration(
     config: AppConfig,
     integration: str | None = None,
@@ -410,12 +264,9 @@ def consumer_for(
 
 
 __all__ = [
-    "EventQueue",
+    "INBOX_RETENTION",
     "NotificationConsumer",
-    "QueueMessage",
-    "WatchResult",
     "consumer_for",
-    "make_queue",
     "target_for",
     "watch_integration",
 ]

@@ -20,8 +20,8 @@ import warnings
 from typing import Any
 
 from orchestration_pkg.core.errors import StorageError
-from orchestration_pkg.core.notifications.consumer import QueueMessage
 from orchestration_pkg.core.notifications.events import BucketEvent, parse_gcs_message
+from orchestration_pkg.core.notifications.queues import QueueMessage
 from orchestration_pkg.core.providers.base import Notifications
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from orchestration_pkg.core.notifications.consumer import QueueMessage
 from orchestration_pkg.core.notifications.events import BucketEvent, parse_s3_body
+from orchestration_pkg.core.notifications.queues import QueueMessage
 from orchestration_pkg.core.providers.base import Notifications
 from orchestration_pkg.core.urls import redact_url
 

@@ -1,133 +1,47 @@
-"""Google Cloud Storage: one bucket + optional prefix, read in place."""
+"""Google Cloud Storage: one bucket + optional prefix, read in place.
+
+The client and its credentials are built in :mod:`.client`; what reads hand back (object
+metadata, ranged-read sizes, the mapped stream) in :mod:`.downloads`.
+"""
 
 from __future__ import annotations
 
-import io
-import logging
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from itertools import islice
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
-import google.auth
 from google.auth.credentials import AnonymousCredentials, Credentials, Signing
-from google.auth.exceptions import GoogleAuthError
-from google.auth.transport.requests import AuthorizedSession, Request
+from google.auth.transport.requests import Request
 from google.cloud import storage
 from google.oauth2 import service_account
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
 
 from orchestration_pkg.core.errors import StorageError
 from orchestration_pkg.core.models import ObjectInfo
-from orchestration_pkg.core.providers.gcs.access import GOOGLE_ENDPOINT, GCSAccess
-from orchestration_pkg.core.providers.gcs.access import P_GET as P_GET
-from orchestration_pkg.core.providers.gcs.access import P_HEAD as P_HEAD
-from orchestration_pkg.core.providers.gcs.access import P_LIST as P_LIST
-from orchestration_pkg.core.providers.gcs.access import P_SIGN as P_SIGN
-from orchestration_pkg.core.providers.gcs.config import (
-    GCSAnonymousAuth,
-    GCSIntegrationConfig,
-    GCSServiceAccountAuth,
+from orchestration_pkg.core.providers.gcs.access import GCSAccess
+from orchestration_pkg.core.providers.gcs.client import EMULATOR_ENV, load_credentials, new_client
+from orchestration_pkg.core.providers.gcs.config import GCSAnonymousAuth, GCSIntegrationConfig
+from orchestration_pkg.core.providers.gcs.downloads import (
+    MappedReader,
+    RangeBlob,
+    blob_info,
+    range_result,
 )
 from orchestration_pkg.core.providers.gcs.errors import mapped_errors, signing_unavailable
 from orchestration_pkg.core.providers.gcs.urls import parse_gcs_url
 from orchestration_pkg.core.retry import retried, retried_listing
-from orchestration_pkg.core.storage import (
-    MIN_SIGN_TTL,
-    RangeRead,
-    clamp_ttl,
-    strip_etag,
-    total_size,
-)
+from orchestration_pkg.core.storage import MIN_SIGN_TTL, RangeRead, clamp_ttl
 from orchestration_pkg.core.urls import check_in_scope, safe_endpoint
 
-log = logging.getLogger(__name__)
-
-EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
-READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
 # The library's own retries are off: every request is retried by core/retry.py's one policy.
 RETRY = None
 CONNECT_TIMEOUT = 5.0  # the read timeout is retry.read_timeout_seconds
 LIST_PAGE_SIZE = 1000
 LIST_FIELDS = "items(name,size,etag,contentType,updated),nextPageToken"
 STREAM_CHUNK_SIZE = 8 * 1024 * 1024
-
-
-def _http_date(value: str | None) -> datetime | None:
-    try:
-        return parsedate_to_datetime(value) if value else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _blob_info(blob: storage.Blob) -> ObjectInfo:
-    return ObjectInfo(
-        key=blob.name,
-        size=int(blob.size) if blob.size is not None else None,
-        etag=strip_etag(blob.etag),
-        content_type=blob.content_type,
-        last_modified=blob.updated,
-    )
-
-
-def authorized_session(credentials: Credentials, pool_size: int) -> AuthorizedSession:
-    """A requests session signing with ``credentials`` and pooling ``pool_size`` connections."""
-    session = AuthorizedSession(credentials)
-    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
-class _RangeBlob(storage.Blob):
-    """A blob that keeps the status and headers of its last download response.
-
-    ``download_as_bytes`` hands the response to ``_extract_headers_from_download``; keeping its
-    headers gives the total size (``Content-Range``) without a second, metadata request.
-    Private google-cloud-storage hook (no public API exposes the download response):
-    pinned to google-cloud-storage <4 in pyproject.toml.
-    """
-
-    last_status: int | None = None
-    last_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-
-    def _extract_headers_from_download(self, response: Any) -> None:
-        super()._extract_headers_from_download(response)
-        self.last_status = getattr(response, "status_code", None)
-        self.last_headers = CaseInsensitiveDict(response.headers)
-
-
-class _MappedReader(io.BufferedIOBase):
-    """Read-only stream over a ``BlobReader`` whose errors come out as ``StorageError``."""
-
-    def __init__(self, inner: Any, target: str, endpoint: str | None) -> None:
-        super().__init__()
-        self._inner = inner
-        self._target = target
-        self._endpoint = endpoint
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        with mapped_errors("GetObject", self._target, self._endpoint):
-            return self._inner.read(-1 if size is None else size)
-
-    def read1(self, size: int = -1) -> bytes:
-        return self.read(size)
-
-    def tell(self) -> int:
-        return self._inner.tell()
-
-    def close(self) -> None:
-        if not self.closed:
-            self._inner.close()
-        super().close()
 
 
 class GCSStorage(GCSAccess):
@@ -186,38 +100,10 @@ class GCSStorage(GCSAccess):
 
     def _build_client(self) -> storage.Client:
         with mapped_errors("LoadCredentials", self.canonical_url(""), self.endpoint_url):
-            credentials = self._given_credentials or self._load_credentials()
-        options = {"api_endpoint": self.config.endpoint_url} if self.config.endpoint_url else None
-        client = storage.Client(
-            project=self.config.project,
-            credentials=credentials,
-            client_options=options,
-            _http=authorized_session(credentials, self.config.max_pool_connections),
-        )
-        # google-cloud-storage >= 3.x fetches bucket metadata (buckets.get) in a background
-        # thread for tracing attributes: one more request, thread and permission per bucket.
-        # Private attribute (no public switch), hence google-cloud-storage <4 in pyproject.toml;
-        # ``_http`` above is the client's documented way to pass a configured session.
-        if getattr(client, "_bucket_metadata_cache", None) is not None:
-            client._bucket_metadata_cache = None
+            credentials = self._given_credentials or load_credentials(self.config)
+        client = new_client(self.config, credentials, self.endpoint_url)
         self._credentials = credentials
-        log.debug(
-            "integration %s: GCS client for gs://%s (auth %s, endpoint %s)",
-            self.name,
-            self.bucket,
-            self.config.auth.method,
-            safe_endpoint(self.endpoint_url) if self.endpoint_url else GOOGLE_ENDPOINT,
-        )
         return client
-
-    def _load_credentials(self) -> Credentials:
-        auth = self.config.auth
-        if isinstance(auth, GCSAnonymousAuth):
-            return AnonymousCredentials()
-        if isinstance(auth, GCSServiceAccountAuth):
-            return _key_file_credentials(auth.key_file)
-        credentials, _ = google.auth.default(scopes=[READ_ONLY_SCOPE])
-        return credentials
 
     def _bucket(self) -> storage.Bucket:
         return self.client.bucket(self.bucket)
@@ -268,7 +154,7 @@ class GCSStorage(GCSAccess):
             for blob in blobs:
                 if start_after and blob.name <= start_after:
                     continue
-                yield _blob_info(blob)
+                yield blob_info(blob)
 
     @retried
     def head(self, key: str) -> ObjectInfo:
@@ -276,7 +162,7 @@ class GCSStorage(GCSAccess):
         with self._mapped("GetObjectMetadata", key):
             blob = self._bucket().blob(key)
             blob.reload(retry=RETRY, timeout=self.timeout)
-        return _blob_info(blob)
+        return blob_info(blob)
 
     @retried
     def read_range(self, key: str, start: int, length: int) -> RangeRead:
@@ -288,7 +174,7 @@ class GCSStorage(GCSAccess):
         """
         if start < 0 or length <= 0:
             raise ValueError("read_range needs start >= 0 and length > 0")
-        blob = _RangeBlob(key, self._bucket())
+        blob = RangeBlob(key, self._bucket())
         try:
             with self._mapped("GetObject", key):
                 data = blob.download_as_bytes(
@@ -305,32 +191,7 @@ class GCSStorage(GCSAccess):
                 if info.size == 0:
                     return RangeRead(b"", info)
             raise
-        return self._range_result(key, blob, data, start, length)
-
-    def _range_result(
-        self, key: str, blob: _RangeBlob, data: bytes, start: int, length: int
-    ) -> RangeRead:
-        headers = blob.last_headers
-        size = total_size(headers.get("Content-Range"))
-        if size is None and blob.last_status == 200:  # Range ignored: the body is everything
-            size = len(data)
-            data = data[start : start + length]
-        if size is None:
-            stored = headers.get("X-Goog-Stored-Content-Length", "")
-            size = int(stored) if stored.isdigit() else None
-        info = ObjectInfo(
-            key=key,
-            size=size,
-            etag=strip_etag(headers.get("ETag")),
-            content_type=headers.get("Content-Type"),
-            last_modified=_http_date(headers.get("Last-Modified")),
-        )
-        if size is not None and 0 < size <= start:  # some emulators answer 206 + empty body
-            shown = f"range starts at {start}, object has {size} bytes"
-            raise StorageError(
-                f"{self._target(key)}: GetObject InvalidRange (416: {shown})", code="InvalidRange"
-            )
-        return RangeRead(data, info)
+        return range_result(self._target(key), blob, data, start, length)
 
     @retried
     def open_stream(self, key: str) -> BinaryIO:
@@ -345,7 +206,7 @@ class GCSStorage(GCSAccess):
             reader = blob.open(
                 "rb", chunk_size=STREAM_CHUNK_SIZE, retry=RETRY, timeout=self.timeout
             )
-        return cast(BinaryIO, _MappedReader(reader, self._target(key), self.endpoint_url))
+        return cast(BinaryIO, MappedReader(reader, self._target(key), self.endpoint_url))
 
     # -- signing --------------------------------------------------------------------------------
 
@@ -395,18 +256,3 @@ class GCSStorage(GCSAccess):
             )
             first.extend(blob.name for blob in islice(blobs, 1))  # emulators ignore max_results
         return f"listed {len(first)} key(s) under {self.canonical_url(self.prefix)}"
-
-
-def _key_file_credentials(path: str) -> service_account.Credentials:
-    """Read-only-scoped credentials of a service-account JSON key (errors name the path only)."""
-    try:
-        return service_account.Credentials.from_service_account_file(path, scopes=[READ_ONLY_SCOPE])
-    except OSError as exc:
-        reason = f"cannot read it ({type(exc).__name__})"
-    except (ValueError, KeyError, GoogleAuthError) as exc:
-        reason = f"not a service-account JSON key ({type(exc).__name__})"
-    error = StorageError(f"service-account key file {path}: {reason}", code="Auth")
-    error.provider_code = "KeyFile"  # type: ignore[attr-defined]
-    error.status = None  # type: ignore[attr-defined]
-    error.operation = "LoadCredentials"  # type: ignore[attr-defined]
-    raise error
