@@ -51,6 +51,22 @@ def _encord_item(block: str | None, schema: dict[str, Any] | None) -> dict[str, 
     }
 
 
+def _encord_group(*, sequence_flag: bool) -> dict[str, Any]:
+    """An image group / image sequence (``createVideo``) or DICOM series: a title (required
+    with a cloud integration) and positional ``objectUrl_0``, ``objectUrl_1``, …"""
+    properties: dict[str, Any] = {"title": {"type": "string", "minLength": 1},
+                                  "clientMetadata": {"type": "object"}}  # fmt: skip
+    if sequence_flag:
+        properties["createVideo"] = {"type": "boolean"}
+    return {
+        "type": "object",
+        "properties": properties,
+        "patternProperties": {r"^objectUrl_(0|[1-9][0-9]*)$": _URL},
+        "required": ["title", "objectUrl_0"],
+        "additionalProperties": False,
+    }
+
+
 _MIME = {"type": "string", "pattern": r"^[a-z]+/[-+.\w]+$"}
 ENCORD = {
     "type": "object",
@@ -66,6 +82,8 @@ ENCORD = {
             "textMetadata", _block(fileSize=_SIZE, mimeType=_MIME))},
         "pdf": {"type": "array", "items": _encord_item(
             "pdfMetadata", _block(fileSize=_SIZE, numPages=_INT))},
+        "image_groups": {"type": "array", "items": _encord_group(sequence_flag=True)},
+        "dicom_series": {"type": "array", "items": _encord_group(sequence_flag=False)},
         "skip_duplicate_urls": {"type": "boolean"},
         "upsert_metadata": {"type": "boolean"},
     },
@@ -157,6 +175,10 @@ def _valid(instance: Any, schema: dict[str, Any]) -> None:
 def check_encord(text: str) -> dict[str, Any]:
     doc = json.loads(text)
     _valid(doc, ENCORD)
+    for name in ("image_groups", "dicom_series"):
+        for item in doc.get(name, []):  # positions 0..n-1, none missing
+            urls = [k for k in item if k.startswith("objectUrl_")]
+            assert sorted(urls) == sorted(f"objectUrl_{i}" for i in range(len(urls))), item
     return doc
 
 

@@ -1,11 +1,12 @@
 """Encord's JSON upload spec: ``{"images": [...], "videos": [...], "audio": [...], "text": [...],
-"pdf": [...], "skip_duplicate_urls": true}``.
+"pdf": [...], "image_groups": [...], "dicom_series": [...], "skip_duplicate_urls": true}``.
 
 Each item: ``objectUrl``, optional ``title`` and ``clientMetadata``, and the media block of its
 list when every field of it is known (Encord's ``CustomerProvided*Metadata``: all fields
 required), so an integration in strict client-only mode never has to fetch the file. Images
 stream straight to the output; the other lists are spooled to temporary files and appended
-(a JSON object's member order does not matter), so memory stays flat.
+(a JSON object's member order does not matter), so memory stays flat. Image groups, image
+sequences and DICOM series are rebuilt from their member rows (:mod:`.encord_groups`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import tempfile
 from typing import IO, Any, ClassVar
 
 from orchestration_pkg.core.export.formats.base import ExportFormat, JsonArray, dumps, media_value
+from orchestration_pkg.core.export.formats.encord_groups import GROUP_LISTS, GroupSpool, group_title
 from orchestration_pkg.core.export.rows import ExportRow
 from orchestration_pkg.core.export.urls import UrlStyle
 
 # catalog media kind → Encord list
 LISTS = {
     "image": "images",
-    "image_group": "images",
+    "image_group": "images",  # a member without a group title: a single image
+    "dicom_series": "dicom_series",
     "video": "videos",
     "audio": "audio",
     "text": "text",
@@ -64,13 +67,16 @@ def media_block(list_name: str, row: ExportRow) -> tuple[str, dict[str, Any] | N
 class EncordFormat(ExportFormat):
     name: ClassVar[str] = "encord"
     url_style: ClassVar[UrlStyle] = "s3_https"
-    description: ClassVar[str] = "Encord JSON upload spec (images/videos/audio/text/pdf lists)"
+    description: ClassVar[str] = (
+        "Encord JSON upload spec (images/videos/audio/text/pdf, image groups, DICOM series)"
+    )
 
     def open(self) -> None:
         self.out.write('{"images":')
         self._images = JsonArray(self.out)
         self._images.open()
         self._spools: dict[str, tuple[IO[str], JsonArray]] = {}
+        self._groups: GroupSpool | None = None
 
     def skip_reason(self, row: ExportRow) -> str | None:
         if row.media_kind not in LISTS:
@@ -78,7 +84,11 @@ class EncordFormat(ExportFormat):
         return None
 
     def add(self, row: ExportRow, url: str) -> None:
-        list_name = LISTS[row.media_kind or ""]
+        kind = row.media_kind or ""
+        if kind in GROUP_LISTS and (kind == "dicom_series" or group_title(row.client_metadata)):
+            self._group(GROUP_LISTS[kind], row, url)
+            return
+        list_name = LISTS[kind]
         item: dict[str, Any] = {"objectUrl": url}
         if row.title:
             item["title"] = row.title
@@ -90,6 +100,15 @@ class EncordFormat(ExportFormat):
         else:
             item[block] = values
         self._array(list_name).add(item)
+        self.written += 1
+
+    def _group(self, list_name: str, row: ExportRow, url: str) -> None:
+        meta = row.client_metadata
+        if group_title(meta) is None:  # a DICOM file registered on its own: a series of one
+            meta = {**meta, "group_title": row.title or row.key, "group_index": 0}
+        if self._groups is None:
+            self._groups = GroupSpool()
+        self._groups.add(list_name, row.id, url, meta)
         self.written += 1
 
     def _array(self, list_name: str) -> JsonArray:
@@ -113,9 +132,24 @@ class EncordFormat(ExportFormat):
             self.out.write(f",\n{dumps(list_name)}:")
             shutil.copyfileobj(spool, self.out, _COPY_CHUNK)
             spool.close()
+        if self._groups is not None:
+            for list_name in ("image_groups", "dicom_series"):
+                array: JsonArray | None = None
+                for item in self._groups.groups(list_name):
+                    if array is None:
+                        self.out.write(f",\n{dumps(list_name)}:")
+                        array = JsonArray(self.out)
+                        array.open()
+                    array.add(item)
+                if array is not None:
+                    array.close()
+            self._groups.close()
+            self._groups = None
         self.out.write(',\n"skip_duplicate_urls":true}\n')
 
     def discard(self) -> None:
         """Close the spools of an export that failed half-way."""
         for spool, _ in getattr(self, "_spools", {}).values():
             spool.close()
+        if getattr(self, "_groups", None) is not None:
+            self._groups.close()

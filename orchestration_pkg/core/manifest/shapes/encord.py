@@ -77,8 +77,11 @@ def _encord_group(row: int, kind: MediaKind, item: dict[str, Any]) -> list[Row]:
     urls = _group_urls(item)
     title = text_field(item, "title", urls[0])
     meta = object_field(item, "clientMetadata", urls[0])
+    group: dict[str, Any] = {"group_title": title}
+    if item.get("createVideo") is True:  # an image sequence: kept so an export says so again
+        group["group_create_video"] = True
     return [
-        make_item(row, url, kind=kind, meta={**meta, "group_title": title, "group_index": i})
+        make_item(row, url, kind=kind, meta={**meta, **group, "group_index": i})
         for i, url in enumerate(urls)
     ]
 
