@@ -92,7 +92,7 @@ def test_a_defs_yaml_with_env_secrets_loads_and_materializes(tmp_path, bucket):
             assert photos.tags["folder"] == "photos"
             assert graph.get(AssetKey(["media", "folder", "lake"])).is_partitioned
             assert AssetKey(["media", "bucket", "acme"]) in photos.parent_keys
-            assert defs.resolve_sensor_def("watch_sensor_acme")
+            assert defs.resolve_sensor_def("media__watch_sensor_acme")  # scoped by key_prefix
             assert _materialize(defs, AssetKey(["media", "folder", "photos"]))
             resources = json.dumps(str(defs.resources))
             assert SECRET not in resources  # the config is closed over, not resource config

@@ -1,5 +1,6 @@
-"""The manifest sensor: where it says it looks (the full path), and what a tick does while
-storage is down (one line with the cause, then exponential back-off held in the cursor)."""
+"""The manifest sensor: where it says it looks (the full path), what a tick does while
+storage is down (one line with the cause, then exponential back-off held in the cursor), and a
+manifest into a watched folder as one batch partition of its asset."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, SkipReason, build_sensor_context
+from dagster import AssetKey, DagsterInstance, SkipReason, build_sensor_context
 
+from orchestration_pkg.assets.naming import DefinitionNames
+from orchestration_pkg.assets.reporting import manifest_partition
 from orchestration_pkg.definitions import build_definitions
 from orchestration_pkg.resources.platform import PlatformResource
 from orchestration_pkg.sensors.manifest_sensor import (
@@ -20,6 +23,7 @@ from orchestration_pkg.sensors.manifest_sensor import (
     ManifestCursor,
     backoff_seconds,
 )
+from tests.media import image_bytes
 
 CLI = str(Path(sys.executable).parent / "orchestration-pkg")
 
@@ -127,3 +131,48 @@ def test_storage_down_is_one_line_then_backoff_then_recovery(
     recovered = ManifestCursor.load(cursor)
     assert (recovered.failures, recovered.retry_at) == (0, 0.0)
     assert "failures" not in cursor
+
+
+def test_a_manifest_into_a_watched_folder_is_one_batch_partition_of_its_asset(tmp_path, s3_bucket):
+    """Under key prefix ``media``: the sensor adds ``mf-<hash>`` to the folder asset's
+    partitions, and the run reports the materialization and the check on that partition."""
+    for i in range(2):
+        s3_bucket.put(f"data/raw/m{i}.png", image_bytes(5, 4 + i, "PNG"), "image/png")
+    items = [{"url": f"s3://{s3_bucket.name}/data/raw/m{i}.png"} for i in range(2)]
+    s3_bucket.put("data/incoming/batch.json", json.dumps(items))
+    config = _config(tmp_path, s3_bucket, s3_bucket.endpoint)
+    text = config.read_text(encoding="utf-8").replace(
+        "manifests: {prefix: incoming/}",
+        "manifests: {prefix: incoming/, folder: lake}, watch: {folder: lake, prefix: raw/}",
+    )
+    config.write_text(text, encoding="utf-8")
+    names, lake = DefinitionNames("media"), AssetKey(["media", "folder", "lake"])
+    defs = build_definitions(config, key_prefix="media")
+    platform = defs.resources[names.resource_key]
+    etag = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key="data/incoming/batch.json")
+    partition = manifest_partition("data/incoming/batch.json", etag["ETag"].strip('"'))
+    with DagsterInstance.ephemeral() as instance:
+        sensor = defs.resolve_sensor_def(names.manifest_sensor("acme"))
+        with build_sensor_context(
+            instance=instance, resources={names.resource_key: platform}
+        ) as ctx:
+            result = sensor(ctx)
+        (request,) = result.run_requests
+        (added,) = result.dynamic_partitions_requests
+        assert (added.partitions_def_name, list(added.partition_keys)) == (
+            names.batches("acme"),
+            [partition],
+        )
+        assert request.run_config["ops"][names.register_op]["config"]["partition"] == partition
+        instance.add_dynamic_partitions(added.partitions_def_name, list(added.partition_keys))
+        run = defs.resolve_job_def(names.register_job).execute_in_process(
+            run_config=request.run_config, instance=instance, tags=request.tags
+        )
+        (mat,) = run.get_asset_materialization_events()
+        assert (mat.asset_key, mat.materialization.partition) == (lake, partition)
+        assert mat.materialization.metadata["registered"].value == 2
+        (check,) = run.get_asset_check_evaluations()
+        assert (check.asset_key, check.partition, check.passed) == (lake, partition, True)
+        assert instance.get_dynamic_partitions(names.batches("acme")) == [partition]
+        latest = instance.get_latest_materialization_event(lake)
+        assert latest.asset_materialization.partition == partition  # on the asset's page

@@ -1,12 +1,22 @@
-"""The retry_transient_units sensor and retry_units_job, against moto behind a fault proxy."""
+"""The retry_transient_units sensor and retry_units_job, against moto behind a fault proxy:
+what a retry run reports on a declared folder's asset (its batch partition when watched), and
+when it fails."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from dagster import DagsterInstance, build_sensor_context
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    build_sensor_context,
+)
 
+from orchestration_pkg.assets.manifest_job import REGISTER_JOB, manifest_run_config
+from orchestration_pkg.assets.reporting import manifest_partition
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.engine import RegistrationEngine, RegistrationOptions
 from orchestration_pkg.core.manifest import read_manifest
@@ -22,6 +32,9 @@ from orchestration_pkg.sensors.retry_sensor import (
     due_retries,
 )
 from tests.media import image_bytes
+
+LAKE = AssetKey(["orchestration_pkg", "folder", "lake"])
+W = AssetKey(["orchestration_pkg", "folder", "w"])
 
 
 @pytest.fixture
@@ -106,3 +119,100 @@ def test_attempts_follow_the_retry_chain_and_stop_at_max_attempts(setup):
     by_id = {j.job_id: j for j in (a, b, c)}
     assert [attempt_of(j, by_id) for j in (a, b, c)] == [0, 1, 2]
     assert attempt_of(JobResult(job_id="d", retry_of="zz", **done), by_id) == 1
+
+
+def _retry(defs, platform, job_id, instance):
+    return defs.resolve_job_def(RETRY_JOB).execute_in_process(
+        run_config={"ops": {"retry_failed_units": {"config": {"job_id": job_id}}}},
+        resources={"platform": platform},
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def _reported(instance, run):
+    """(materializations, check evaluations) of ``run`` as the instance stores them (what the
+    asset page shows; an in-process result leaves out what a failed step logged)."""
+    mats = instance.get_records_for_run(
+        run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    checks = instance.get_records_for_run(
+        run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    return (
+        [r.asset_materialization for r in mats],
+        [r.event_log_entry.dagster_event.event_specific_data for r in checks],
+    )
+
+
+def _declare(config, folders: str) -> PlatformResource:
+    with config.open("a", encoding="utf-8") as out:
+        out.write(folders)
+    return PlatformResource(config_path=str(config))
+
+
+def test_a_retry_into_a_declared_folder_reports_on_its_asset_and_fails_while_units_fail(setup):
+    config, _, catalog, proxy, first = setup
+    platform = _declare(config, "folders:\n  lake: {check: {severity: warn}}\n")
+    defs = build_definitions(config)
+    with DagsterInstance.ephemeral() as instance:
+        still = _retry(defs, platform, first.job_id, instance)  # the server still answers 503
+        assert not still.success  # lake does not ignore errors: the retry's work failed
+        failure = next(e for e in still.all_events if e.event_type_value == "STEP_FAILURE")
+        assert "1 unit(s) still failing" in failure.event_specific_data.error.message
+        (mat,), (check,) = _reported(instance, still)
+        meta = mat.metadata
+        assert mat.asset_key == LAKE and meta["retry_of"].value == first.job_id
+        assert meta["failed"].value == 1 and meta["unit_errors"].value.records
+        assert {"preview", "summary", "folder_files"} <= set(meta)
+        assert (check.asset_key, check.passed) == (LAKE, False)
+        assert check.severity is AssetCheckSeverity.WARN
+        (retry,) = [j for j in catalog.list_jobs() if j.retry_of == first.job_id]
+        proxy.fault = lambda method, path: None  # the server recovers: retry the retry
+        run = _retry(defs, platform, retry.job_id, instance)
+        assert run.success
+        (mat,), (check,) = _reported(instance, run)
+        assert mat.metadata["registered"].value == 1 and check.passed
+        (preview,) = mat.metadata["preview"].value.records
+        assert preview.data["key"] == "busy.png"
+
+
+def test_a_retry_into_an_adhoc_folder_reports_nothing_asset_related(setup):
+    config, platform, _catalog, _proxy, first = setup
+    with DagsterInstance.ephemeral() as instance:
+        run = _retry(build_definitions(config), platform, first.job_id, instance)
+    assert run.success  # still failing, but the original job ignored errors
+    assert run.get_asset_materialization_events() == []
+    assert run.get_asset_check_evaluations() == []
+
+
+def test_a_retry_of_a_manifest_batch_reports_on_the_same_partition(setup, tmp_path):
+    config, _, catalog, proxy, _first = setup
+    text = config.read_text(encoding="utf-8").replace(
+        "secret_access_key: testing}", "secret_access_key: testing}, watch: {folder: w, prefix: w/}"
+    )
+    config.write_text(text, encoding="utf-8")
+    platform = PlatformResource(config_path=str(config))
+    defs = build_definitions(config)
+    manifest = tmp_path / "m.csv"
+    with DagsterInstance.ephemeral() as instance:
+        run = defs.resolve_job_def(REGISTER_JOB).execute_in_process(
+            run_config=manifest_run_config(str(manifest), "w", ignore_errors=True),
+            resources={"platform": platform},
+            instance=instance,
+        )
+        (mat,) = run.get_asset_materialization_events()
+        partition = mat.materialization.partition
+        assert mat.asset_key == W and partition == manifest_partition(str(manifest), run.run_id)
+        assert instance.get_dynamic_partitions("acme_batches") == [partition]
+        (check,) = run.get_asset_check_evaluations()
+        assert (check.partition, check.passed) == (partition, False)  # busy.png: 503
+        job = next(j for j in catalog.list_jobs() if j.folder == "w")
+        proxy.fault = lambda method, path: None
+        retried = _retry(defs, platform, job.job_id, instance)
+        assert retried.success
+        (mat,), (check,) = _reported(instance, retried)
+        assert (mat.asset_key, mat.partition) == (W, partition)
+        assert (check.partition, check.passed) == (partition, True)
+        assert instance.get_dynamic_partitions("acme_batches") == [partition]
+    assert {f.key for f in catalog.iter_files("w")} == {"ok.png", "busy.png"}

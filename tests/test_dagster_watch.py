@@ -9,6 +9,7 @@ from dagster import AssetKey, DagsterInstance, Definitions, build_sensor_context
 
 from orchestration_pkg import CatalogTranslator, build_definitions
 from orchestration_pkg.assets import folders as folder_assets
+from orchestration_pkg.assets.naming import DEFAULT_NAMES, DefinitionNames
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.config import ManifestWatch
 from orchestration_pkg.core.models import ObjectInfo
@@ -50,11 +51,11 @@ def setup(tmp_path, s3_bucket):
     catalog.dispose()
 
 
-def _tick(defs, instance, cursor, name="watch_sensor_acme"):
-    sensor = defs.resolve_sensor_def(name)
-    platform = defs.resources["platform"]
+def _tick(defs, instance, cursor, names=DEFAULT_NAMES):
+    sensor = defs.resolve_sensor_def(names.watch_sensor("acme"))
+    platform = defs.resources[names.resource_key]
     with build_sensor_context(
-        instance=instance, cursor=cursor, resources={"platform": platform}
+        instance=instance, cursor=cursor, resources={names.resource_key: platform}
     ) as ctx:
         return sensor(ctx)
 
@@ -70,9 +71,9 @@ def _pass(defs, instance, cursor=None, ticks=3):
     return requests, added, cursor
 
 
-def _run(defs, instance, request):
-    instance.add_dynamic_partitions("acme_batches", [request.partition_key])
-    return defs.resolve_job_def("watch_job_acme").execute_in_process(
+def _run(defs, instance, request, names=DEFAULT_NAMES):
+    instance.add_dynamic_partitions(names.batches("acme"), [request.partition_key])
+    return defs.resolve_job_def(names.watch_job("acme")).execute_in_process(
         run_config=request.run_config,
         partition_key=request.partition_key,
         instance=instance,
@@ -183,9 +184,10 @@ def test_translator_renames_keys_and_groups(setup):
     assert graph.get(key).group_name == "media_lake"
     assert AssetKey(["acme_co", "bucket", "acme"]) in graph.get(key).parent_keys
     with DagsterInstance.ephemeral() as instance:
-        (request,) = _tick(defs, instance, None).run_requests
+        names = DefinitionNames("acme_co")  # names scoped by the translator's key prefix
+        (request,) = _tick(defs, instance, None, names).run_requests
         assert key.to_python_identifier() in request.run_config["ops"]
-        run = _run(defs, instance, request)
+        run = _run(defs, instance, request, names)
         assert run.success
         assert [m.asset_key for m in run.get_asset_materialization_events()] == [key]
 

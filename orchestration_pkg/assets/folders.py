@@ -39,6 +39,7 @@ from .folder_results import (
     registration_failure,
     unit_errors_check,
 )
+from .naming import DEFAULT_NAMES, DefinitionNames
 from .translator import CatalogFolder, CatalogTranslator, folder_asset_args, is_watched, op_name_for
 
 OBSERVE_CAP = 1000  # objects an observation looks at: the first listing page, never more
@@ -115,22 +116,27 @@ def run_options(
     )
 
 
-def build_folder_asset(folder: CatalogFolder, translator: CatalogTranslator) -> AssetsDefinition:
+def build_folder_asset(
+    folder: CatalogFolder, translator: CatalogTranslator, names: DefinitionNames = DEFAULT_NAMES
+) -> AssetsDefinition:
     """The unpartitioned asset of a ``folders:`` folder: a run registers a manifest into it."""
     spec = translator.get_asset_spec(folder)
     check_spec = translator.get_check_spec(folder, spec.key)
     op_name = op_name_for(spec.key)
 
-    @multi_asset(name=op_name, **folder_asset_args(spec), check_specs=[check_spec])
-    def _folder(
-        context: AssetExecutionContext, config: FolderRunConfig, platform: PlatformResource
-    ) -> MaterializeResult:
+    @multi_asset(
+        name=op_name,
+        **folder_asset_args(spec),
+        check_specs=[check_spec],
+        required_resource_keys={names.resource_key},
+    )
+    def _folder(context: AssetExecutionContext, config: FolderRunConfig) -> MaterializeResult:
         manifest = config.manifest or folder.policy.manifest
         if not manifest:
             raise Failure(
                 description=f"folder '{folder.name}' has no manifest to register: set "
                 f"folders.{folder.name}.manifest in the config, give one in the run config "
-                f"(ops.{op_name}.config.manifest), or run register_manifest_job"
+                f"(ops.{op_name}.config.manifest), or run {names.register_job}"
             )
         cfg = folder.integration
         ignore = (
@@ -144,7 +150,11 @@ def build_folder_asset(folder: CatalogFolder, translator: CatalogTranslator) -> 
             run_id=context.run.run_id,
         )
         done = register_into_folder(
-            platform, manifest, folder.name, config.integration or (cfg.name if cfg else None), opts
+            names.platform(context),
+            manifest,
+            folder.name,
+            config.integration or (cfg.name if cfg else None),
+            opts,
         )
         context.log.info(
             "job %s into %s: %d registered, %d failed",
@@ -159,27 +169,31 @@ def build_folder_asset(folder: CatalogFolder, translator: CatalogTranslator) -> 
     return _folder
 
 
-def build_bucket_asset(cfg: AnyIntegrationConfig, translator: CatalogTranslator) -> Any:
+def build_bucket_asset(
+    cfg: AnyIntegrationConfig, translator: CatalogTranslator, names: DefinitionNames = DEFAULT_NAMES
+) -> Any:
     """The integration's bucket prefix as an external asset; observable (a cheap DataVersion
     of the first listing page) when the provider can list, a plain external asset otherwise."""
     spec = translator.get_bucket_asset_spec(cfg)
     if cfg.listing_root() is None:  # direct URLs: nothing to list
         return spec
     prefix = cfg.watch.prefix if cfg.watch is not None and is_watched(cfg) else ""
-    return _observable_bucket(cfg, spec, prefix)
+    return _observable_bucket(cfg, spec, prefix, names)
 
 
-def _observable_bucket(cfg: AnyIntegrationConfig, spec: AssetSpec, prefix: str) -> Any:
+def _observable_bucket(
+    cfg: AnyIntegrationConfig, spec: AssetSpec, prefix: str, names: DefinitionNames
+) -> Any:
     @observable_source_asset(
         key=spec.key,
         group_name=spec.group_name,
         description=spec.description,
         kinds=set(spec.kinds),
         tags=dict(spec.tags),
-        required_resource_keys={"platform"},
+        required_resource_keys={names.resource_key},
     )
     def _bucket(context) -> ObserveResult:
-        platform: PlatformResource = context.resources.platform
+        platform = names.platform(context)
         digest, count, newest = hashlib.sha1(), 0, None
         for info in platform.storage(cfg.name).list(prefix):
             digest.update(f"{info.key}\0{info.etag or ''}\0{info.size}\n".encode())

@@ -7,12 +7,14 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetsDefinition,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
 from orchestration_pkg.assets.folder_results import metadata_table
+from orchestration_pkg.assets.naming import DEFAULT_NAMES, DefinitionNames
 from orchestration_pkg.core.errors import OrchestrationError
 from orchestration_pkg.core.storage import AccessCheck
 from orchestration_pkg.resources.platform import PlatformResource
@@ -20,24 +22,35 @@ from orchestration_pkg.resources.platform import PlatformResource
 # Setup guides need an origin for their CORS part; without cors_origins that part is replaced
 # by a note instead of silently carrying a made-up origin.
 _UNSET_ORIGIN = "https://unset.invalid"
+CHECK_NAME = "all_access_checks_pass"
 CORS_NOTE = "set cors_origins in the integration's config to get the CORS rules to paste"
 
 
-@asset(
-    group_name="integrations",
-    description="Access test (list, head, ranged read, sign) and the policies to paste, "
-    "for every configured integration.",
-    check_specs=[
-        AssetCheckSpec(
-            "all_access_checks_pass",
-            asset="integration_health",
-            description="fails when any integration lacks a permission it needs",
-        )
-    ],
-)
-def integration_health(
-    context: AssetExecutionContext, platform: PlatformResource
-) -> MaterializeResult:
+def build_integration_health(names: DefinitionNames = DEFAULT_NAMES) -> AssetsDefinition:
+    """The ``integration_health`` asset of one set of definitions (key from ``names``)."""
+    key = names.health_key
+
+    @asset(
+        key=key,
+        group_name="integrations",
+        description="Access test (list, head, ranged read, sign) and the policies to paste, "
+        "for every configured integration.",
+        check_specs=[
+            AssetCheckSpec(
+                CHECK_NAME,
+                asset=key,
+                description="fails when any integration lacks a permission it needs",
+            )
+        ],
+        required_resource_keys={names.resource_key},
+    )
+    def _health(context: AssetExecutionContext) -> MaterializeResult:
+        return _run_checks(context, names.platform(context))
+
+    return _health
+
+
+def _run_checks(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
     """Run each integration's ``check()`` and publish the rows and its setup guide."""
     rows: list[dict[str, Any]] = []
     metadata: dict[str, Any] = {}
@@ -70,12 +83,16 @@ def integration_health(
     metadata["skipped_checks"] = skipped
     context.log.info("%d access checks, %d failed, %d skipped", len(rows), len(failed), skipped)
     check = AssetCheckResult(
-        check_name="all_access_checks_pass",
+        check_name=CHECK_NAME,
         passed=not failed,
         severity=AssetCheckSeverity.WARN,
         metadata={"failed": len(failed)},
     )
     return MaterializeResult(metadata=metadata, check_results=[check])
+
+
+integration_health = build_integration_health()
+"""The asset under the default names (resource ``platform``)."""
 
 
 def _result(check: AccessCheck) -> str:

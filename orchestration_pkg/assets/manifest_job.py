@@ -4,14 +4,15 @@ Its run config is typed (:class:`ManifestRunConfig`) and every field has a defau
 launchpad's scaffold is valid; a run without a manifest or folder fails with one line saying
 what to set. The run reports the job as a materialization of the folder's asset key (the
 translator's ``[key_prefix, "folder", <name>]``), plus its ``no_unit_errors`` check when the
-folder is declared, so ad-hoc folders show up in the asset catalog too.
+folder is declared, so ad-hoc folders show up in the asset catalog too. Into a watched folder
+(a batch-partitioned asset) the manifest is one batch: the materialization and the check are
+of the partition ``mf-<hash>`` (:func:`~.reporting.manifest_partition`; the manifest sensor
+adds it, a launch by hand adds it when the job is done).
 """
 
 from typing import Any
 
 from dagster import (
-    AssetCheckEvaluation,
-    AssetMaterialization,
     Config,
     Failure,
     JobDefinition,
@@ -23,14 +24,14 @@ from pydantic import Field
 
 from orchestration_pkg.core.config import AppConfig
 from orchestration_pkg.core.errors import NotFoundError
-from orchestration_pkg.resources.platform import PlatformResource
 
-from .folder_results import unit_errors_check
 from .folders import register_into_folder, run_options
+from .naming import DEFAULT_NAMES, DefinitionNames
+from .reporting import ensure_partition, manifest_partition, report_job
 from .translator import CatalogFolder, CatalogTranslator
 
-REGISTER_JOB = "register_manifest_job"
-REGISTER_OP = "register_manifest"
+REGISTER_JOB = DEFAULT_NAMES.register_job
+REGISTER_OP = DEFAULT_NAMES.register_op
 EXAMPLE = "s3://acme-private-data/raw/manifests/batch.json"
 
 
@@ -50,31 +51,46 @@ class ManifestRunConfig(Config):
         default=False, description="probe every object and compare with the manifest"
     )
     folder_description: str = Field(default="", description="description of a new folder")
+    partition: str = Field(
+        default="",
+        description="into a watched folder: its batch partition (default: mf-<hash of the "
+        "manifest and the run id>)",
+    )
 
 
-def manifest_run_config(manifest: str, folder: str, **fields: Any) -> dict[str, Any]:
-    """The run config of ``register_manifest_job`` (what its sensor and the README use)."""
+def manifest_run_config(
+    manifest: str, folder: str, *, op_name: str = REGISTER_OP, **fields: Any
+) -> dict[str, Any]:
+    """The run config of ``register_manifest_job`` (what its sensor and the README use);
+    ``op_name`` is the op's name under a key prefix other than the default one."""
     config = ManifestRunConfig(manifest=manifest, folder=folder, **fields)
     given = config.model_dump(exclude_defaults=True) | {"manifest": manifest, "folder": folder}
-    return {"ops": {REGISTER_OP: {"config": given}}}
+    return {"ops": {op_name: {"config": given}}}
 
 
 def build_register_manifest_job(
-    config: AppConfig, folders: list[CatalogFolder], translator: CatalogTranslator
+    config: AppConfig,
+    folders: list[CatalogFolder],
+    translator: CatalogTranslator,
+    names: DefinitionNames = DEFAULT_NAMES,
 ) -> JobDefinition:
     """The job; ``folders`` are the declared ones (their asset keys and check settings)."""
     declared = {f.name: f for f in folders}
+    op_name = names.register_op
 
-    @op(name=REGISTER_OP, description="Register one manifest into one catalog folder.")
-    def _register(
-        context: OpExecutionContext, config: ManifestRunConfig, platform: PlatformResource
-    ) -> None:
+    @op(
+        name=op_name,
+        description="Register one manifest into one catalog folder.",
+        required_resource_keys={names.resource_key},
+    )
+    def _register(context: OpExecutionContext, config: ManifestRunConfig) -> None:
         if not config.manifest or not config.folder:
-            example = manifest_run_config(EXAMPLE, "lake")
+            example = manifest_run_config(EXAMPLE, "lake", op_name=op_name)
             raise Failure(
-                description=f"{REGISTER_JOB} needs a manifest and a folder: set "
-                f"ops.{REGISTER_OP}.config.manifest and .folder, e.g. {example}"
+                description=f"{names.register_job} needs a manifest and a folder: set "
+                f"ops.{op_name}.config.manifest and .folder, e.g. {example}"
             )
+        platform = names.platform(context)
         folder = declared.get(config.folder) or _adhoc(platform.app_config(), config)
         integration = config.integration or (folder.integration.name if folder.integration else "")
         opts = run_options(
@@ -95,20 +111,13 @@ def build_register_manifest_job(
             done.result.registered,
             done.result.failed,
         )
-        context.log_event(AssetMaterialization(asset_key=key, metadata=done.metadata))
-        if folder.declared:
-            check = unit_errors_check(done.result, folder.policy.check, key)
-            context.log_event(
-                AssetCheckEvaluation(
-                    asset_key=key,
-                    check_name=check.check_name or "",
-                    passed=check.passed,
-                    severity=check.severity,
-                    metadata=check.metadata,
-                )
-            )
+        partition = None
+        if folder.declared and folder.watch is not None and folder.integration is not None:
+            partition = config.partition or manifest_partition(config.manifest, context.run_id)
+            ensure_partition(context.instance, names.batches(folder.integration.name), partition)
+        report_job(context, key, folder, done.result, done.metadata, partition)
 
-    @job(name=REGISTER_JOB, description="Register one manifest into one catalog folder.")
+    @job(name=names.register_job, description="Register one manifest into one catalog folder.")
     def _job() -> None:
         _register()
 

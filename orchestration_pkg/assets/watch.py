@@ -47,7 +47,6 @@ from orchestration_pkg.core.notifications.batches import apply_batch
 from orchestration_pkg.core.notifications.consumer import target_for
 from orchestration_pkg.core.registration import with_policies
 from orchestration_pkg.core.sync import sync_integration
-from orchestration_pkg.resources.platform import PlatformResource
 from orchestration_pkg.sensors.watch_sensor import build_watch_sensor
 
 from .folder_results import (
@@ -58,7 +57,8 @@ from .folder_results import (
     registration_failure,
     unit_errors_check,
 )
-from .translator import CatalogFolder, CatalogTranslator, folder_asset_args, ident, op_name_for
+from .naming import DEFAULT_NAMES, DefinitionNames
+from .translator import CatalogFolder, CatalogTranslator, folder_asset_args, op_name_for
 
 SYNC_CRON = "0 3 * * *"
 
@@ -114,7 +114,10 @@ def batch_items(
 
 
 def build_folder_asset(
-    folder: CatalogFolder, translator: CatalogTranslator, partitions: DynamicPartitionsDefinition
+    folder: CatalogFolder,
+    translator: CatalogTranslator,
+    partitions: DynamicPartitionsDefinition,
+    names: DefinitionNames = DEFAULT_NAMES,
 ) -> AssetsDefinition:
     """The catalog folder a ``watch:`` block fills, one partition per registered batch."""
     cfg, watch = folder.integration, folder.watch
@@ -122,10 +125,14 @@ def build_folder_asset(
     spec = translator.get_asset_spec(folder).replace_attributes(partitions_def=partitions)
     check_spec = translator.get_check_spec(folder, spec.key)
 
-    @multi_asset(name=op_name_for(spec.key), **folder_asset_args(spec), check_specs=[check_spec])
-    def _folder(
-        context: AssetExecutionContext, config: WatchBatchConfig, platform: PlatformResource
-    ) -> MaterializeResult:
+    @multi_asset(
+        name=op_name_for(spec.key),
+        **folder_asset_args(spec),
+        check_specs=[check_spec],
+        required_resource_keys={names.resource_key},
+    )
+    def _folder(context: AssetExecutionContext, config: WatchBatchConfig) -> MaterializeResult:
+        platform = names.platform(context)
         storage, catalog = platform.storage(cfg.name), platform.catalog()
         opts = with_policies(
             platform.app_config(),
@@ -138,7 +145,7 @@ def build_folder_asset(
         if not config.keys:
             raise Failure(
                 description="no keys in the run config: batches come from the watch sensor "
-                f"watch_sensor_{ident(cfg.name)} (or re-execute one of its runs)"
+                f"{names.watch_sensor(cfg.name)} (or re-execute one of its runs)"
             )
         name = f"watch {storage.canonical_url(config.keys[0])} (+{len(config.keys) - 1})"
         known = _known(catalog, folder.name, cfg.name, config.keys)
@@ -219,13 +226,16 @@ def _known(catalog: Any, folder: str, integration: str, keys: list[str]) -> dict
     return {r["key"]: r for r in rows_for_keys(catalog, folder_id, integration, keys)}
 
 
-def build_sync_job(cfg: AnyIntegrationConfig) -> JobDefinition:
+def build_sync_job(
+    cfg: AnyIntegrationConfig, names: DefinitionNames = DEFAULT_NAMES
+) -> JobDefinition:
     """A job running a full prefix sync of the watch folder (applies ``on_delete``)."""
     watch = cfg.watch
     assert watch is not None
 
-    @op(name=f"watch_sync_op_{ident(cfg.name)}")
-    def _sync(context: OpExecutionContext, platform: PlatformResource) -> None:
+    @op(name=names.sync_op(cfg.name), required_resource_keys={names.resource_key})
+    def _sync(context: OpExecutionContext) -> None:
+        platform = names.platform(context)
         result = sync_integration(
             platform.app_config(),
             cfg.name,
@@ -238,7 +248,7 @@ def build_sync_job(cfg: AnyIntegrationConfig) -> JobDefinition:
             raise registration_failure(result.job)
 
     @job(
-        name=f"watch_sync_job_{ident(cfg.name)}",
+        name=names.sync_job(cfg.name),
         description="full sync: deletions",
         tags={"orchestration_pkg/integration": cfg.name},  # the run queue's limit
     )
@@ -259,7 +269,9 @@ class WatchDefinitions:
 
 
 def build_watch_definitions(
-    folders: list[CatalogFolder], translator: CatalogTranslator
+    folders: list[CatalogFolder],
+    translator: CatalogTranslator,
+    names: DefinitionNames = DEFAULT_NAMES,
 ) -> WatchDefinitions:
     """Folder asset, job, sensor and sync schedule of every watched folder."""
     out = WatchDefinitions()
@@ -267,10 +279,10 @@ def build_watch_definitions(
         cfg = folder.integration
         if cfg is None or folder.watch is None:
             continue
-        partitions = DynamicPartitionsDefinition(name=f"{ident(cfg.name)}_batches")
-        folder_asset = build_folder_asset(folder, translator, partitions)
+        partitions = DynamicPartitionsDefinition(name=names.batches(cfg.name))
+        folder_asset = build_folder_asset(folder, translator, partitions, names)
         out.assets.append(folder_asset)
-        name = f"watch_job_{ident(cfg.name)}"
+        name = names.watch_job(cfg.name)
         # one asset, one step: the in-process executor saves a process per batch run
         out.jobs.append(
             define_asset_job(
@@ -280,12 +292,14 @@ def build_watch_definitions(
                 tags={"orchestration_pkg/integration": cfg.name},  # also on UI launches
             )
         )
-        out.sensors.append(build_watch_sensor(cfg, name, folder_asset.op.name, partitions.name))
-        sync_job = build_sync_job(cfg)
+        out.sensors.append(
+            build_watch_sensor(cfg, name, folder_asset.op.name, partitions.name, names)
+        )
+        sync_job = build_sync_job(cfg, names)
         out.jobs.append(sync_job)
         out.schedules.append(
             ScheduleDefinition(
-                name=f"watch_sync_{ident(cfg.name)}",
+                name=names.sync_schedule(cfg.name),
                 cron_schedule=SYNC_CRON,
                 job=sync_job,
                 default_status=DefaultScheduleStatus.STOPPED,

@@ -61,7 +61,12 @@ class CatalogFoldersComponent(dg.Component, dg.Resolvable, dg.Model):
     retry_units: dict[str, Any] | None = Field(
         default=None, description="the retry_transient_units sensor"
     )
-    key_prefix: str = Field(default="orchestration_pkg", description="first part of asset keys")
+    key_prefix: str = Field(
+        default="orchestration_pkg",
+        description="first part of asset keys; any other value also scopes job, sensor, "
+        "schedule, partition and resource names (<prefix>__register_manifest_job), so several "
+        "components load side by side",
+    )
     credentials_from: dict[str, str] = Field(
         default_factory=dict,
         description="integration name → path (under defs/) of a resource component whose "

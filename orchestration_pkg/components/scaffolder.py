@@ -9,7 +9,8 @@ type: TYPE_NAME
 attributes:
   # The config of orchestration_pkg.yaml; secrets as {{ env.VAR }}.
   catalog: sqlite:///catalog.db        # or postgresql+psycopg://user@host/catalog
-  key_prefix: orchestration_pkg        # asset keys: [key_prefix, folder, <name>]
+  key_prefix: orchestration_pkg        # asset keys: [key_prefix, folder, <name>]; another
+                                       # prefix also scopes names: <prefix>__register_manifest_job
   integrations:
     - name: acme
       provider: s3

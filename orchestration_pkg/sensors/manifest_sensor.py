@@ -5,7 +5,9 @@ small whatever the bucket holds: where the listing stopped, plus a bounded list 
 digests of the (key, ETag) pairs most recently requested (:data:`SEEN_MAX`). Dedupe rests on
 the run key (integration + key + ETag): Dagster never launches two runs with one run key, so a
 manifest whose digest fell out of the list is at worst re-requested and skipped by Dagster,
-while a re-uploaded manifest (new ETag) has a new run key and runs again.
+while a re-uploaded manifest (new ETag) has a new run key and runs again. A manifest whose
+folder is a watched (batch-partitioned) folder asset is one batch: the sensor adds its
+partition ``mf-<hash of key and ETag>`` and the run reports on it.
 
 When storage is unreachable (or refuses), a tick logs one line with the cause and skips; the
 cursor then holds the failure count and the time of the next attempt, which doubles per
@@ -19,8 +21,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
+from typing import Any
 
 from dagster import (
+    AddDynamicPartitionsRequest,
     DefaultSensorStatus,
     RunRequest,
     SensorDefinition,
@@ -31,6 +35,8 @@ from dagster import (
 )
 
 from orchestration_pkg.assets.manifest_job import manifest_run_config
+from orchestration_pkg.assets.naming import DEFAULT_NAMES, DefinitionNames
+from orchestration_pkg.assets.reporting import PARTITION_OWN_TAG, manifest_partition
 from orchestration_pkg.core.config import AnyIntegrationConfig, AppConfig, ManifestWatch
 from orchestration_pkg.core.errors import OrchestrationError
 from orchestration_pkg.core.models import ObjectInfo
@@ -138,22 +144,30 @@ def folder_for(watch: ManifestWatch, key: str) -> str:
     return watch.folder or PurePosixPath(key).stem
 
 
-def build_manifest_sensor(integration: AnyIntegrationConfig, job_name: str) -> SensorDefinition:
-    """The manifest sensor of one integration (requires ``manifests:`` in its config)."""
+def build_manifest_sensor(
+    integration: AnyIntegrationConfig,
+    names: DefinitionNames = DEFAULT_NAMES,
+    batches: dict[str, str] | None = None,
+) -> SensorDefinition:
+    """The manifest sensor of one integration (requires ``manifests:`` in its config);
+    ``batches``: watched folder name → the dynamic partitions of its asset."""
     watch = integration.manifests
     assert watch is not None
+    partitioned = batches or {}
 
     @sensor(
-        name=f"manifest_sensor_{integration.name.replace('-', '_').replace('.', '_')}",
-        job_name=job_name,
+        name=names.manifest_sensor(integration.name),
+        job_name=names.register_job,
         minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=DefaultSensorStatus.STOPPED,
         description=(
             f"Registers manifests landing under {integration.location()}{watch.prefix} "
             f"(integration {integration.name})"
         ),
+        required_resource_keys={names.resource_key},
     )
-    def _manifest_sensor(context: SensorEvaluationContext, platform: PlatformResource):
+    def _manifest_sensor(context: SensorEvaluationContext, **_resources: Any):
+        platform: PlatformResource = names.platform(context)
         previous, now = ManifestCursor.load(context.cursor), time.time()
         if previous.retry_at > now:
             return SkipReason(
@@ -167,28 +181,45 @@ def build_manifest_sensor(integration: AnyIntegrationConfig, job_name: str) -> S
             line, held = failed_tick(previous, exc, time.time())
             context.log.warning(f"manifest_sensor {integration.name}: {line}")
             return SensorResult(skip_reason=SkipReason(line), cursor=held.dump())
-        requests = [
-            RunRequest(
-                run_key=f"{integration.name}:{info.key}:{info.etag}",
-                run_config=manifest_run_config(
-                    storage.canonical_url(info.key),
-                    folder_for(watch, info.key),
-                    integration=integration.name,
-                    ignore_errors=watch.ignore_errors,
-                ),
-                tags={
-                    "orchestration_pkg/manifest": info.key,
-                    "orchestration_pkg/integration": integration.name,
-                },
+        requests, added = [], {}
+        for info in found:
+            folder = folder_for(watch, info.key)
+            extra, tags = {}, {}
+            if folder in partitioned:  # one batch partition of the folder's asset
+                extra["partition"] = manifest_partition(info.key, info.etag or "")
+                added.setdefault(partitioned[folder], []).append(extra["partition"])
+                tags[PARTITION_OWN_TAG] = extra["partition"]
+            run_config = manifest_run_config(
+                storage.canonical_url(info.key),
+                folder,
+                op_name=names.register_op,
+                integration=integration.name,
+                ignore_errors=watch.ignore_errors,
+                **extra,
             )
-            for info in found
-        ]
+            tags |= {
+                "orchestration_pkg/manifest": info.key,
+                "orchestration_pkg/integration": integration.name,
+            }
+            key = f"{integration.name}:{info.key}:{info.etag}"
+            requests.append(RunRequest(run_key=key, run_config=run_config, tags=tags))
         if not requests:
             return SensorResult(skip_reason=SkipReason("no new manifests"), cursor=cursor.dump())
-        return SensorResult(run_requests=requests, cursor=cursor.dump())
+        return SensorResult(
+            run_requests=requests,
+            cursor=cursor.dump(),
+            dynamic_partitions_requests=[
+                AddDynamicPartitionsRequest(name, keys) for name, keys in added.items()
+            ],
+        )
 
     return _manifest_sensor
 
 
-def build_manifest_sensors(config: AppConfig, job_name: str) -> list[SensorDefinition]:
-    return [build_manifest_sensor(i, job_name) for i in config.integrations if i.manifests]
+def build_manifest_sensors(
+    config: AppConfig,
+    names: DefinitionNames = DEFAULT_NAMES,
+    batches: dict[str, str] | None = None,
+) -> list[SensorDefinition]:
+    """A manifest sensor per integration with ``manifests:`` (see :func:`build_manifest_sensor`)."""
+    return [build_manifest_sensor(i, names, batches) for i in config.integrations if i.manifests]

@@ -5,6 +5,13 @@
 (``retry_of`` links) is shorter than ``max_attempts`` and whose backoff has passed
 (``backoff_seconds * 2**attempt`` after it finished), gets one ``retry_units_job`` run that
 re-attempts only its transient units. Run keys name the retried job, so each is requested once.
+
+When the job's folder is declared (it has a folder asset), the retry run reports on it like
+any registration run: a materialization with the same metadata and the ``no_unit_errors``
+check (of the retried batch's partition for a watched folder, see :mod:`.retry_report`). The
+run fails when the retry job failed, or when units still fail and the folder does not
+tolerate errors (``ignore_errors`` of the folder, of its ``watch:`` block, or for an ad-hoc
+folder of the original job).
 """
 
 from dataclasses import dataclass
@@ -14,6 +21,7 @@ from typing import Any
 from dagster import (
     Config,
     DefaultSensorStatus,
+    JobDefinition,
     OpExecutionContext,
     RunRequest,
     SensorDefinition,
@@ -26,13 +34,15 @@ from dagster import (
 )
 from pydantic import Field
 
+from orchestration_pkg.assets.naming import DEFAULT_NAMES, DefinitionNames
+from orchestration_pkg.assets.translator import CatalogFolder, CatalogTranslator
 from orchestration_pkg.core.catalog import Catalog
 from orchestration_pkg.core.models import JobResult
 from orchestration_pkg.core.retry_units import plan_retry, retry_job
-from orchestration_pkg.resources.platform import PlatformResource
+from orchestration_pkg.sensors.retry_report import report_retry
 
-RETRY_JOB = "retry_units_job"
-SENSOR_NAME = "retry_transient_units"
+RETRY_JOB = DEFAULT_NAMES.retry_job
+SENSOR_NAME = DEFAULT_NAMES.retry_sensor
 
 
 @dataclass(frozen=True)
@@ -89,62 +99,87 @@ def due_retries(
     return due
 
 
-@op(description="Re-attempt the failed units of one registration job (a new job, retry_of).")
-def retry_failed_units(
-    context: OpExecutionContext, config: RetryRunConfig, platform: PlatformResource
-) -> dict[str, Any]:
-    catalog = platform.catalog()
-    plan = plan_retry(catalog, config.job_id, only_transient=config.only_transient)
-    if not plan.items:
-        context.log.info("job %s: nothing to retry", config.job_id)
-        return {"job_id": None, "retry_of": config.job_id}
-    storage = platform.storage(plan.job.integration)
-    result = retry_job(
-        platform.app_config(),
-        plan,
-        ignore_errors=True,
-        catalog=catalog,
-        storage=storage,
-        run_id=context.run_id,
+def build_retry_units_job(
+    names: DefinitionNames = DEFAULT_NAMES,
+    folders: list[CatalogFolder] | None = None,
+    translator: CatalogTranslator | None = None,
+) -> JobDefinition:
+    """``retry_units_job``; ``folders`` (the declared ones) and ``translator`` name the folder
+    assets a retry reports on."""
+    declared = {f.name: f for f in folders or []}
+    naming = translator or CatalogTranslator(names.key_prefix)
+
+    @op(
+        name=names.retry_op,
+        description="Re-attempt the failed units of one registration job (a new job, retry_of).",
+        required_resource_keys={names.resource_key},
     )
-    context.log.info(
-        "retry %s of job %s: %d registered, %d still failing",
-        result.job_id,
-        config.job_id,
-        result.registered,
-        result.failed,
-    )
-    return {"job_id": result.job_id, "retry_of": config.job_id, "failed": result.failed}
+    def retry_failed_units(context: OpExecutionContext, config: RetryRunConfig) -> dict[str, Any]:
+        platform = names.platform(context)
+        catalog = platform.catalog()
+        plan = plan_retry(catalog, config.job_id, only_transient=config.only_transient)
+        if not plan.items:
+            context.log.info("job %s: nothing to retry", config.job_id)
+            return {"job_id": None, "retry_of": config.job_id}
+        storage = platform.storage(plan.job.integration)
+        result = retry_job(
+            platform.app_config(),
+            plan,
+            ignore_errors=True,
+            catalog=catalog,
+            storage=storage,
+            run_id=context.run_id,
+        )
+        context.log.info(
+            "retry %s of job %s: %d registered, %d still failing",
+            result.job_id,
+            config.job_id,
+            result.registered,
+            result.failed,
+        )
+        report_retry(context, names, naming, declared.get(result.folder), plan, result, platform)
+        return {"job_id": result.job_id, "retry_of": config.job_id, "failed": result.failed}
+
+    @job(name=names.retry_job, description="Re-attempt the failed units of one registration job.")
+    def _retry_units_job() -> None:
+        retry_failed_units()
+
+    return _retry_units_job
 
 
-@job(name=RETRY_JOB, description="Re-attempt the failed units of one registration job.")
-def retry_units_job() -> None:
-    retry_failed_units()
+retry_units_job = build_retry_units_job()
+"""The job under the default names, reporting on no folder asset (``build_definitions``
+builds the one that knows the declared folders)."""
 
 
-def build_retry_sensor(schedule: RetrySchedule | None = None) -> SensorDefinition:
+def build_retry_sensor(
+    schedule: RetrySchedule | None = None,
+    names: DefinitionNames = DEFAULT_NAMES,
+    retry_units: JobDefinition | None = None,
+) -> SensorDefinition:
     """The ``retry_transient_units`` sensor (stopped by default: turn it on in the UI)."""
     plan = schedule or RetrySchedule()
 
     @sensor(
-        name=SENSOR_NAME,
-        job=retry_units_job,
+        name=names.retry_sensor,
+        job=retry_units or build_retry_units_job(names),
         minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.STOPPED,
         description=(
             f"Retries jobs with transient unit errors: up to {plan.max_attempts} attempts, "
             f"{plan.backoff_seconds:g} s backoff doubling per attempt"
         ),
+        required_resource_keys={names.resource_key},
     )
-    def _retry_sensor(context: SensorEvaluationContext, platform: PlatformResource):
-        due = due_retries(platform.catalog(), plan)
+    def _retry_sensor(context: SensorEvaluationContext, **_resources: Any):
+        due = due_retries(names.platform(context).catalog(), plan)
         if not due:
             return SensorResult(skip_reason=SkipReason("no transient unit errors due for retry"))
         return SensorResult(
             run_requests=[
                 RunRequest(
                     run_key=f"retry:{j.job_id}",
-                    run_config={"ops": {"retry_failed_units": {"config": {"job_id": j.job_id}}}},
+                    run_config={"ops": {names.retry_op: {"config": {"job_id": j.job_id}}}},
                     # the integration tag puts retries under the run queue's limit too
                     tags={"orchestration_pkg/retry_of": j.job_id}
                     | ({"orchestration_pkg/integration": j.integration} if j.integration else {}),

@@ -5,6 +5,8 @@ run's job turns ABANDONED (and its staged rows go) within about ``jobs.stale_aft
 when nothing else happens. It never starts a run: its skip reason says what it did.
 """
 
+from typing import Any
+
 from dagster import (
     DefaultSensorStatus,
     SensorDefinition,
@@ -13,26 +15,29 @@ from dagster import (
     sensor,
 )
 
-from orchestration_pkg.resources.platform import PlatformResource
+from orchestration_pkg.assets.naming import DEFAULT_NAMES, DefinitionNames
 
 SENSOR_NAME = "sweep_abandoned_jobs"
 
 
-def build_sweep_sensor(stale_after_s: float = 120.0) -> SensorDefinition:
+def build_sweep_sensor(
+    stale_after_s: float = 120.0, names: DefinitionNames = DEFAULT_NAMES
+) -> SensorDefinition:
     """The sweep sensor, evaluated every ``stale_after_s / 2`` seconds (10 … 300)."""
     interval = int(min(300, max(10, stale_after_s / 2)))
 
     @sensor(
-        name=SENSOR_NAME,
+        name=names.sweep_sensor,
         minimum_interval_seconds=interval,
         default_status=DefaultSensorStatus.RUNNING,
         description=(
             f"Marks jobs without a heartbeat for {stale_after_s:g} s ABANDONED "
             "(jobs.stale_after_s) and discards their staged rows"
         ),
+        required_resource_keys={names.resource_key},
     )
-    def _sweep(context: SensorEvaluationContext, platform: PlatformResource) -> SkipReason:
-        swept = platform.catalog().sweep_stale()
+    def _sweep(context: SensorEvaluationContext, **_resources: Any) -> SkipReason:
+        swept = names.platform(context).catalog().sweep_stale()
         if not swept:
             return SkipReason("no stale jobs")
         context.log.warning("marked %d job(s) ABANDONED: %s", len(swept), ", ".join(swept))

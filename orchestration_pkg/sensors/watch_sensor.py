@@ -41,6 +41,7 @@ from dagster import (
     sensor,
 )
 
+from orchestration_pkg.assets.naming import DEFAULT_NAMES, DefinitionNames
 from orchestration_pkg.core.batching import (
     MAX_FILES_PER_BATCH,
     MAX_VIDEOS_PER_BATCH,
@@ -261,7 +262,11 @@ def _events_tick(
 
 
 def build_watch_sensor(
-    cfg: AnyIntegrationConfig, job_name: str, op_name: str, partitions_name: str
+    cfg: AnyIntegrationConfig,
+    job_name: str,
+    op_name: str,
+    partitions_name: str,
+    names: DefinitionNames = DEFAULT_NAMES,
 ) -> SensorDefinition:
     """``watch_sensor_<integration>``: batch partitions + run requests, one capped step a tick
     (bucket notifications when ``watch.notifications`` is set, else a capped listing)."""
@@ -272,7 +277,7 @@ def build_watch_sensor(
     tick: Any = _events_tick if watch.notifications else _polling_tick
 
     @sensor(
-        name=f"watch_sensor_{ident(cfg.name)}",
+        name=names.watch_sensor(cfg.name),
         job_name=job_name,
         minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.STOPPED,
@@ -281,9 +286,10 @@ def build_watch_sensor(
             f"changed objects into folder '{watch.folder}', one batch partition per run "
             f"(integration {cfg.name})"
         ),
+        required_resource_keys={names.resource_key},
     )
-    def _watch_sensor(context: SensorEvaluationContext, platform: PlatformResource):
-        return tick(context, platform, spec)
+    def _watch_sensor(context: SensorEvaluationContext, **_resources: Any):
+        return tick(context, names.platform(context), spec)
 
     return _watch_sensor
 
