@@ -128,7 +128,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
             executable_path=chromium,
             headless=True,
             args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1150},  # down to the preview table
+            viewport={"width": 1600, "height": 1850},  # down to the preview table
         )
         page = context.new_page()
         ui = Browser(page)
