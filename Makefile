@@ -22,5 +22,5 @@ lint:
 bench:           ## benchmarks on loopback moto (not part of the test suite)
 	$(VENV)/bin/python bench/bench_register.py
 
-dev:             ## Dagster UI on the demo config (run `make demo` first)
-	ORCHESTRATION_PKG_CONFIG=.demo/orchestration_pkg.yaml $(VENV)/bin/dagster dev -w workspace.yaml
+dev:             ## the demo's S3 server + `dagster dev` on the demo config (UI on http://127.0.0.1:3000)
+	VENV=$(VENV) bash scripts/dev.sh
