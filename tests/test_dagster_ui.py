@@ -3,7 +3,8 @@ tests/fixtures/dagster_dev.py), the watch sensor turned on through the GraphQL A
 become partitions of the ``lake`` folder asset), the ``shots`` folder materialized with its
 "Materialize" button, then headless Chromium (Debian's ``chromium``, driven by Playwright) over
 the folder asset's pages: the asset, its partitions, its check and its status, its preview table
-of registered files; and no GraphQL error, page error or console error on the way.
+of registered files; then its "Materialize…" button on one partition; and no GraphQL error,
+page error or console error on the way.
 
 ``make ui-check`` runs this module alone and keeps the screenshot of the folder asset page as
 docs/dagster-folder-asset.png (``ORCHESTRATION_PKG_UI_SCREENSHOT``). To check more of a page,
@@ -259,6 +260,22 @@ def test_listed_folder_page_shows_its_files_and_check(dagster_dev, materialized,
     url = f"{dagster_dev.webserver_url}{asset_path(LISTED)}"
     browser.show(url, ("preview", "shots/shot 0.png", "shots/shot 1.png", "summary"))
     browser.show(f"{url}?view=checks", ("no_unit_errors", "Passed"))
+
+
+def test_materialize_on_a_partition_registers_its_batch_again(dagster_dev, materialized, browser):
+    """The folder asset's "Materialize…" button, one partition picked: a run without run config
+    that takes the batch's keys from the sensor's run of that partition and succeeds."""
+    browser.show(f"{dagster_dev.webserver_url}{asset_path(WATCHED)}", ("preview",))
+    browser.page.locator("button", has_text="Materialize").first.click()
+    dialog = browser.page.get_by_role("dialog")
+    dialog.get_by_text("Select a partition or create one").click()
+    partition = materialized.partitions[0]
+    browser.page.get_by_text(partition, exact=True).filter(visible=True).first.click()
+    dialog.locator("button", has_text="Launch 1 run").click()
+    runs = _wait_for_runs(dagster_dev, len(materialized.runs) + 1, browser)
+    (run,) = [r for r in runs if r["runId"] not in {m["runId"] for m in materialized.runs}]
+    assert {"key": "dagster/partition", "value": partition} in run["tags"]
+    assert run["status"] == "SUCCESS", dagster_dev.log_tails()
 
 
 def test_pages_showed_no_error(browser, materialized):
