@@ -205,9 +205,10 @@ def main(argv: list[str] | None = None) -> None:
         except KeyboardInterrupt:
             pass
     else:
-        print("To explore in Dagster, keep the S3 server running and start the UI:")
+        print("To explore in Dagster: make dev (the S3 server and the UI, in one command);")
+        print("or by hand, keeping the S3 server running while the UI runs:")
         print(f"  {serve}   # terminal 1")
-        print(f"  {dagster}   # terminal 2 (or: make dev)")
+        print(f"  {dagster}   # terminal 2")
         print(
             f"\nNote: the local S3 server on {endpoint} stops now, as the demo exits: the"
             " presigned URL above stops working and `integrations test` against"

@@ -13,7 +13,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   fi
 fi
 
-# Chromium for the UI check (tests/ui_check.py drives it through Playwright).
+# Chromium for the UI check (tests/test_dagster_ui.py drives it through Playwright).
 if ! command -v chromium >/dev/null; then
   echo ">> installing chromium with apt-get (the Dagster UI check)"
   if [ "$(id -u)" = 0 ]; then

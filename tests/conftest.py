@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.fixtures.pubsub_emulator",
     "tests.fixtures.fault_proxy",
     "tests.fixtures.dagster_deploy",
+    "tests.fixtures.dagster_dev",
 ]
 
 _real_connect = socket.socket.connect

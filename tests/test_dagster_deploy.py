@@ -1,7 +1,7 @@
 """deploy/dagster.yaml, run for real: PostgreSQL storage, the QueuedRunCoordinator's limit per
 integration, dagster-daemon + dagster-webserver on 127.0.0.1, a watch sensor burst of 12 batch
-runs (fixtures in tests/fixtures/dagster_deploy.py); then the UI of that deployment in headless
-Chromium (tests/ui_check.py). One module, so the servers stop when it ends."""
+runs (fixtures in tests/fixtures/dagster_deploy.py). One module, so the servers stop when it ends.
+The UI is checked on ``dagster dev`` instead (tests/test_dagster_ui.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from tests.fixtures.dagster_deploy import (
     OBJECTS,
     tag_limit,
 )
-from tests.ui_check import check_folder_asset_page
 
 pytestmark = pytest.mark.timeout(600)  # servers + a burst of runs: see BURST_TIMEOUT
 
@@ -98,15 +97,9 @@ def test_a_sensor_burst_runs_at_most_the_limit_per_integration(dagster_deploymen
     try:
         keys = [f.key for f in catalog.iter_files(FOLDER)]
         assert keys == sorted(dagster_deployment.keys)
-        jobs = catalog.list_jobs(FOLDER, limit=100)  # (+ the UI check's re-run: 0 created)
+        jobs = catalog.list_jobs(FOLDER, limit=100)
         assert {j.status.value for j in jobs} == {"DONE"}
         assert len([j for j in jobs if j.created]) == len(runs)
         assert sum(j.created for j in jobs) == OBJECTS and sum(j.updated for j in jobs) == 0
     finally:
         catalog.dispose()
-
-
-def test_folder_asset_page_shows_partitions_check_and_metadata(
-    dagster_deployment, watch_burst, tmp_path
-):
-    check_folder_asset_page(dagster_deployment, watch_burst, tmp_path)

@@ -291,3 +291,27 @@ def test_a_changed_object_keeps_what_a_manifest_gave_it(setup, tmp_path):
     files = {f.key: f for f in catalog.iter_files("lake")}
     assert (files["raw/img0.png"].title, files["raw/img0.png"].width) == ("first light", 30)
     assert files["raw/img1.png"].title is None
+
+
+def test_a_partition_materialized_without_run_config_registers_its_batch_again(setup):
+    """ "Materialize" on a partition in the UI (or a backfill) gives no run config: the run
+    takes the batch from the sensor's run of that partition instead of failing."""
+    config, bucket, catalog = setup
+    defs = build_definitions(config)
+    job = defs.resolve_job_def("watch_job_acme")
+    with DagsterInstance.ephemeral() as instance:
+        (request,) = _tick(defs, instance, None).run_requests
+        instance.add_dynamic_partitions("acme_batches", ["never-sensed"])
+        orphan = job.execute_in_process(
+            partition_key="never-sensed", instance=instance, raise_on_error=False
+        )
+        assert not orphan.success  # no earlier run of that partition: nothing to register
+        failure = next(e for e in orphan.all_events if e.event_type_value == "STEP_FAILURE")
+        assert "no earlier run of this partition" in failure.event_specific_data.error.message
+        assert _run(defs, instance, request).success
+        again = job.execute_in_process(partition_key=request.partition_key, instance=instance)
+        (mat,) = again.get_asset_materialization_events()
+        md = mat.materialization.metadata
+        assert (md["unchanged"].value, md["created"].value) == (len(_keys(request)), 0)
+        preview = [r.data["key"] for r in md["preview"].value.records]
+        assert preview == _keys(request)

@@ -22,6 +22,7 @@ from dagster import (
     JobDefinition,
     MaterializeResult,
     OpExecutionContext,
+    RunsFilter,
     ScheduleDefinition,
     SensorDefinition,
     define_asset_job,
@@ -124,9 +125,10 @@ def build_folder_asset(
     assert cfg is not None and watch is not None
     spec = translator.get_asset_spec(folder).replace_attributes(partitions_def=partitions)
     check_spec = translator.get_check_spec(folder, spec.key)
+    op_name = op_name_for(spec.key)
 
     @multi_asset(
-        name=op_name_for(spec.key),
+        name=op_name,
         **folder_asset_args(spec),
         check_specs=[check_spec],
         required_resource_keys={names.resource_key},
@@ -140,12 +142,14 @@ def build_folder_asset(
             folder.name,
             RegistrationOptions(ignore_errors=watch.ignore_errors, run_id=context.run.run_id),
         )
+        if not (config.keys or config.events) and context.has_partition_key:
+            config = _sensor_batch(context, op_name) or config  # "Materialize" in the UI
         if config.events:
             return _apply_events(context, catalog, storage, folder, spec.key, opts)
         if not config.keys:
             raise Failure(
-                description="no keys in the run config: batches come from the watch sensor "
-                f"{names.watch_sensor(cfg.name)} (or re-execute one of its runs)"
+                description="no keys in the run config and no earlier run of this partition: "
+                f"batches come from the watch sensor {names.watch_sensor(cfg.name)}"
             )
         name = f"watch {storage.canonical_url(config.keys[0])} (+{len(config.keys) - 1})"
         known = _known(catalog, folder.name, cfg.name, config.keys)
@@ -170,6 +174,22 @@ def build_folder_asset(
         )
 
     return _folder
+
+
+def _sensor_batch(context: AssetExecutionContext, op_name: str) -> WatchBatchConfig | None:
+    """The batch the sensor gave this partition: the run config of its newest run that has
+    one. A partition materialized from the UI or a backfill (no run config) registers it again,
+    as a re-execution of that run would."""
+    runs = context.instance.get_runs(
+        RunsFilter(tags={"dagster/partition": context.partition_key}), limit=50
+    )
+    for run in runs:
+        ops = (run.run_config or {}).get("ops") or {}
+        given = (ops.get(op_name) or {}).get("config") or {}
+        if given.get("keys") or given.get("events"):
+            context.log.info("batch %s: its keys from run %s", context.partition_key, run.run_id)
+            return WatchBatchConfig(**given)
+    return None
 
 
 def _apply_events(
