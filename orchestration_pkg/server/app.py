@@ -12,6 +12,7 @@ catalog, so a request reaches the registered object it names and nothing else.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -43,9 +44,11 @@ _LINK_PARAMS = ("exp", "kid", "sig")
 LOOKUP_THREADS = 8
 
 
+@functools.lru_cache(maxsize=65_536)
 def split_path(raw_path: bytes) -> tuple[str, str] | None:
     """(folder, key) of ``/v1/folders/{folder}/files/{key}``, each decoded once; None if the
-    path has another shape or is not UTF-8."""
+    path has another shape or is not UTF-8. (Memoised: a pure function of the path, and
+    labeling tools request the same paths again.)"""
     if not raw_path.startswith(_PREFIX):
         return None
     folder_raw, slash, rest = raw_path[len(_PREFIX) :].partition(b"/")
@@ -132,10 +135,14 @@ class GatewayApp:
             outcome = Outcome(404, "not_found", "no such file in this folder")
         elif self.pool is None:
             outcome = self.resolver.resolve(*parts, _credentials(scope))
-        else:
-            loop = asyncio.get_running_loop()
+        else:  # a cache hit is answered here; a miss reads the catalog on a thread
             creds = _credentials(scope)
-            outcome = await loop.run_in_executor(self.pool, self.resolver.resolve, *parts, creds)
+            outcome = self.resolver.resolve_cached(*parts, creds)
+            if outcome is None:
+                loop = asyncio.get_running_loop()
+                outcome = await loop.run_in_executor(
+                    self.pool, self.resolver.resolve, *parts, creds
+                )
         scope.setdefault("state", {})["who"] = outcome.who
         status, headers, body = _answer(outcome)
         await send({"type": "http.response.start", "status": status, "headers": headers})
