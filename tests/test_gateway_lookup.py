@@ -3,6 +3,7 @@ the order of its checks, live rows before removed ones, revocation without delay
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from orchestration_pkg.core.catalog import Catalog, FileRecord
@@ -67,7 +68,14 @@ def test_resolver_on_both_backends(catalog_url: str) -> None:
         assert resolver.resolve("other", "x.jpg", Credentials(link=query)).status == 302
         assert resolver.resolve("other", "y.jpg", Credentials(link=query)).status == 401
 
+        listener = resolver.lookup.listener
+        assert (listener is not None) == catalog_url.startswith("postgresql")
+        before = resolver.lookup._shared.number if listener is not None else 0
         revoke_token(catalog, "t")
+        if listener is not None:  # PostgreSQL: the change is seen once its NOTIFY arrived
+            deadline = time.monotonic() + 5
+            while resolver.lookup._shared.number == before and time.monotonic() < deadline:
+                time.sleep(0.001)
         assert resolver.resolve("lake", "a b/é+1.jpg", creds).status == 401
         resolver.lookup.dispose()
     finally:

@@ -129,6 +129,12 @@ class GatewayApp:
                 return
         await self.fallback(scope, receive, send)
 
+    def close(self) -> None:
+        """Stop the lookup's listener thread and close its connections."""
+        self.resolver.lookup.dispose()
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
+
     async def _file(self, scope: Scope, raw_path: bytes, send: Send) -> None:
         parts = split_path(raw_path)
         if parts is None:
@@ -180,7 +186,8 @@ def _fallback_app() -> Starlette:
 def create_app(config: AppConfig, catalog: Catalog) -> ASGIApp:
     """The gateway over ``catalog`` with ``config``'s integrations and ``gateway:`` block:
     access log outermost, then CORS for the configured origins, then :class:`GatewayApp`."""
-    app: ASGIApp = GatewayApp(config, catalog)
+    gateway = GatewayApp(config, catalog)
+    app: ASGIApp = gateway
     origins = config.gateway.cors_origins
     if origins:
         app = CORSMiddleware(
@@ -190,15 +197,20 @@ def create_app(config: AppConfig, catalog: Catalog) -> ASGIApp:
             allow_headers=["authorization"],
             max_age=600,
         )
-    return AccessLog(app)
+    return AccessLog(app, gateway)
 
 
 class AccessLog:
     """One line per request: client, method, path (never the query string: it may carry a
     link signature), status, milliseconds, and the credential's name (never the token)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, gateway: GatewayApp | None = None) -> None:
         self.app = app
+        self.gateway = gateway  # the app inside (its cache, ``close``)
+
+    def close(self) -> None:
+        if self.gateway is not None:
+            self.gateway.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
