@@ -122,8 +122,13 @@ class GatewayLookup:
         if not self._sqlite_cache:
             return None
         local = self._local
-        raw = local.raw if local.raw is not None else self._connection()
-        version = raw.driver_connection.execute("PRAGMA data_version").fetchone()[0]
+        raw = self._connection()
+        try:
+            version = raw.driver_connection.execute("PRAGMA data_version").fetchone()[0]
+        except self._dbapi_errors:  # no cache this time; the read retries on a new connection
+            local.raw, local.cache = None, None
+            raw.invalidate()
+            return None
         if local.cache is None or version != local.version:
             local.cache = Generation()  # another connection committed: nothing kept holds
             local.version = version
