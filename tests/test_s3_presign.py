@@ -151,6 +151,10 @@ def test_rotated_credentials_and_a_new_day_are_signed_with_at_once(
         def utcnow(cls) -> datetime:  # type: ignore[override]
             return datetime(2026, 1, 3, 3, 4, 5)
 
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return datetime(2026, 1, 3, 3, 4, 5, tzinfo=tz or timezone.utc)
+
     monkeypatch.setattr(botocore.auth.datetime, "datetime", _NextDay)
     monkeypatch.setattr(time, "time", lambda: 1767323045.0 + 86_400)
     assert presigner.presign("x.jpg", 300) == expected(first, "x.jpg")  # new day, new key

@@ -120,6 +120,7 @@ class GatewayApp:
         inline = catalog.dialect == "sqlite"
         self.pool = None if inline else ThreadPoolExecutor(LOOKUP_THREADS, "gateway-lookup")
         self.fallback = _fallback_app()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -157,10 +158,14 @@ class GatewayApp:
         if parts is None:
             return Outcome(404, "not_found", "no such file in this folder")
         creds = _credentials(scope)
-        if self.pool is None:
-            return self.resolver.resolve(*parts, creds)
-        outcome = self.resolver.resolve_cached(*parts, creds)  # a hit is answered right here
-        if outcome is None:  # a miss reads the catalog on a thread
+        if self.pool is None and self._loop is not (loop := asyncio.get_running_loop()):
+            self._loop = loop
+            self.resolver.lookup.check_once_per_iteration(loop.call_soon)
+        # SQLite: everything right here; PostgreSQL: a cache hit here, a miss on a thread
+        outcome = (self.resolver.resolve if self.pool is None else self.resolver.resolve_cached)(
+            *parts, creds
+        )
+        if outcome is None:
             loop = asyncio.get_running_loop()
             outcome = await loop.run_in_executor(self.pool, self.resolver.resolve, *parts, creds)
         return outcome
@@ -242,7 +247,10 @@ class AccessLog:
             return
         raw_path = scope.get("raw_path") or scope["path"].encode()
         if scope["method"] in ("GET", "HEAD") and raw_path.startswith(_PREFIX):
-            await self.app(scope, receive, send)  # GatewayApp logs these itself
+            if self.app is self.gateway:  # no CORS layer between: straight to the route
+                await self.gateway._file(scope, raw_path, send)
+            else:
+                await self.app(scope, receive, send)  # GatewayApp logs these itself
             return
         started = time.perf_counter()
         status = [500]

@@ -10,6 +10,7 @@ file/line, thread or process names (nothing here prints them).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -101,6 +102,8 @@ def serve(
 
     handler = access_log_handler(log_level)
     app: Any = create_app(config, catalog)
+    gc.collect()
+    gc.freeze()  # start-up's objects (SDKs, SQLAlchemy) leave the collector's full scans
     try:
         uvicorn.run(app, **uvicorn_options(host, port, log_level))
     finally:

@@ -76,7 +76,10 @@ class _Local(threading.local):
     """One thread's connection and, on SQLite, its cache and the data_version it holds for."""
 
     raw: Any = None
+    pragma: Any = None  # a cursor kept for PRAGMA data_version
     version: Any = None
+    checked = False  # data_version read in this event-loop iteration already
+    call_soon: Any = None
     cache: Generation | None = None
 
 
@@ -122,17 +125,35 @@ class GatewayLookup:
         if not self._sqlite_cache:
             return None
         local = self._local
+        if local.checked:
+            return local.cache
         raw = self._connection()
         try:
-            version = raw.driver_connection.execute("PRAGMA data_version").fetchone()[0]
+            if local.pragma is None:
+                local.pragma = raw.driver_connection.cursor()
+            version = local.pragma.execute("PRAGMA data_version").fetchone()[0]
         except self._dbapi_errors:  # no cache this time; the read retries on a new connection
-            local.raw, local.cache = None, None
+            local.raw = local.cache = local.pragma = None
             raw.invalidate()
             return None
         if local.cache is None or version != local.version:
             local.cache = Generation()  # another connection committed: nothing kept holds
             local.version = version
+        if local.call_soon is not None:
+            local.checked = True
+            local.call_soon(_uncheck, local)
         return local.cache
+
+    def check_once_per_iteration(self, call_soon: Any) -> None:
+        """SQLite, on an event loop's thread: one ``data_version`` check serves every request
+        handled in the rest of the loop's current iteration (``call_soon``: that loop's).
+
+        Exact all the same: an iteration runs only the callbacks queued before it began, and
+        a request's first step (where the gateway looks it up) is queued when its headers
+        arrive; so every request answered with the check's result had arrived before the
+        check was made. The callback that clears the mark runs first in the next iteration,
+        before the requests that arrived since."""
+        self._local.call_soon = call_soon
 
     def cached_token_and_file(
         self, token: str, folder: str, key: str
@@ -178,8 +199,8 @@ class GatewayLookup:
                     cursor.close()
                 return rows[0] if rows else None
             except self._dbapi_errors:
-                self._local.raw = None
-                self._local.cache = None
+                self._local.raw = self._local.cache = self._local.pragma = None
+                self._local.checked = False
                 raw.invalidate()
                 if attempt:
                     raise
@@ -238,5 +259,10 @@ class GatewayLookup:
 
 
 _MISS: Any = object()
+
+
+def _uncheck(local: _Local) -> None:
+    local.checked = False
+
 
 __all__ = ["FileRow", "GatewayLookup", "TokenRow"]
