@@ -19,8 +19,13 @@ Two workloads per server, on a freshly started gateway:
 
 Goal: the gateway serves ≥ 0.5× the bare handler's redirects/s (steady). Prints p50/p99.
 
-Usage: python bench/bench_gateway.py [--files 30000] [--connections 32] [--seconds 5]
-                                     [--runs 2] [--catalogs sqlite,postgresql]
+Every run starts fresh servers (all of them at once, idle while not measured), runs each
+one's cold pass, then ``--rounds`` steady slices of ``--seconds``, server after server, so the
+shared machine's changing load falls on all alike; each row is the best slice. The bare
+handler receives the same request bytes (the ``Authorization`` header too).
+
+Usage: python bench/bench_gateway.py [--files 30000] [--connections 32] [--seconds 3]
+                                     [--runs 2] [--rounds 3] [--catalogs sqlite,postgresql]
                                      [--access-log] [--smoke]
 """
 
@@ -161,6 +166,16 @@ def start_gateway(config: Path, access_log: bool) -> tuple[subprocess.Popen[byte
     return proc, base
 
 
+def _first_redirect(base: str, paths_file: Path, token: str) -> str:
+    """Follow the first path's redirect to moto (this also builds the gateway's S3 client,
+    a once-per-process cost, before the cold pass): its status and body."""
+    request = urllib.request.Request(
+        base + json.loads(paths_file.read_text())[0], headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return f"{response.status} {response.read()!r}"
+
+
 def start_bare() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     cmd = [sys.executable, "-c", BARE_APP, str(port)]
@@ -260,8 +275,9 @@ def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=30_000, help="also the cold pass's size")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--runs", type=int, default=2, help="best of, interleaved")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per steady slice")
+    parser.add_argument("--runs", type=int, default=2, help="fresh servers, cold pass each")
+    parser.add_argument("--rounds", type=int, default=3, help="steady slices per run")
     parser.add_argument("--catalogs", default="sqlite,postgresql")
     parser.add_argument("--access-log", action="store_true", help="gateway logs each request")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes")
@@ -270,7 +286,7 @@ def _parse() -> argparse.Namespace:
     )
     args = parser.parse_args()
     if args.smoke:
-        args.files, args.connections, args.seconds, args.runs = 200, 8, 1.0, 1
+        args.files, args.connections, args.seconds, args.runs, args.rounds = 200, 8, 1.0, 1, 1
     args.catalogs = [c.strip() for c in args.catalogs.split(",") if c.strip()]
     return args
 
@@ -317,32 +333,32 @@ def main() -> None:
             paths_file = tmp / f"{name}.paths.json"
             paths_file.write_text(json.dumps(paths))
             gateways[name] = (config, paths_file, token)
-        bare_paths = tmp / "bare.paths.json"
-        bare_paths.write_text(json.dumps(json.loads(next(iter(gateways.values()))[1].read_text())))
+        first_paths, first_token = next(iter(gateways.values()))[1:]
         check = ""
         for run in range(args.runs):
-            print(f"run {run + 1}/{args.runs}: bare handler …", flush=True)
-            proc, base = start_bare()
+            print(f"run {run + 1}/{args.runs}: fresh servers, cold passes …", flush=True)
+            # the bare handler gets the very same request bytes (Authorization included)
+            servers = {"bare ASGI 302": (start_bare(), first_paths, first_token)}
             try:
-                for mode in ("cold", "steady"):
-                    row = measure(base, bare_paths, "", args.connections, args.seconds, mode)
-                    results.setdefault(f"{mode}: bare ASGI 302", []).append(row)
-            finally:
-                stop(proc)
-            for name, (config, paths_file, token) in gateways.items():
-                print(f"run {run + 1}/{args.runs}: gateway on {name} …", flush=True)
-                proc, base = start_gateway(config, args.access_log)
-                try:  # a fresh process: the cold pass first, then the same keys again
-                    request = urllib.request.Request(
-                        base + json.loads(paths_file.read_text())[0],
-                        headers={"Authorization": f"Bearer {token}"},
+                for name, (config, paths_file, token) in gateways.items():
+                    servers[f"gateway ({name})"] = (
+                        start_gateway(config, args.access_log),
+                        paths_file,
+                        token,
                     )
-                    with urllib.request.urlopen(request, timeout=10) as response:
-                        check = check or f"{response.status} {response.read()!r}"
-                    for mode in ("cold", "steady"):
-                        row = measure(base, paths_file, token, args.connections, args.seconds, mode)
-                        results.setdefault(f"{mode}: gateway ({name})", []).append(row)
-                finally:
+                    answer = _first_redirect(servers[f"gateway ({name})"][0][1], paths_file, token)
+                    check = check or answer
+                for label, ((_, base), paths_file, token) in servers.items():
+                    row = measure(base, paths_file, token, args.connections, args.seconds, "cold")
+                    results.setdefault(f"cold: {label}", []).append(row)
+                for rnd in range(args.rounds):  # steady slices, interleaved server by server
+                    print(f"run {run + 1}/{args.runs}: steady round {rnd + 1}/{args.rounds} …",
+                          flush=True)  # fmt: skip
+                    for label, ((_, base), paths_file, token) in servers.items():
+                        row = measure(base, paths_file, token, args.connections, args.seconds)
+                        results.setdefault(f"steady: {label}", []).append(row)
+            finally:
+                for (proc, _), _, _ in servers.values():
                     stop(proc)
     finally:
         stop(moto)
@@ -359,11 +375,14 @@ def report(results: dict[str, list[dict]], args: argparse.Namespace, check: str)
     best = {name: max(rows, key=lambda r: r["rps"]) for name, rows in results.items()}
     print(
         f"\n== GET /v1/folders/lake/files/KEY → 302: {args.connections} keep-alive connections, "
-        f"best of {args.runs}, {args.files} files, "
+        f"{args.runs} runs × {args.rounds} steady slices, best each, {args.files} files, "
         f"access log {'on' if args.access_log else 'off'} =="
     )
     for mode, what in (
-        ("steady", f"steady state, the goal's workload: the same keys again, {args.seconds:g} s"),
+        (
+            "steady",
+            f"steady state, the goal's workload: the same keys again ({args.seconds:g} s slices)",
+        ),
         ("cold", f"cold: a fresh gateway, each of the {args.files} keys once (cache misses)"),
     ):
         bare = best[f"{mode}: bare ASGI 302"]["rps"]
