@@ -142,7 +142,9 @@ class GatewayApp:
         started = time.perf_counter()
         status, who = 500, "-"
         try:
-            outcome = await self._outcome(scope, raw_path)
+            outcome = self._outcome_now(scope, raw_path)
+            if outcome is None:
+                outcome = await self._outcome_in_thread(scope, raw_path)
             who = outcome.who
             status, headers, body = _answer(outcome)
             await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -153,22 +155,25 @@ class GatewayApp:
             if access_log.isEnabledFor(logging.INFO):
                 _log_line(scope, raw_path, status, started, who)
 
-    async def _outcome(self, scope: Scope, raw_path: bytes) -> Outcome:
+    def _outcome_now(self, scope: Scope, raw_path: bytes) -> Outcome | None:
+        """The answer without leaving the event loop: SQLite always; PostgreSQL on a cache
+        hit (None on a miss: :meth:`_outcome_in_thread`). No coroutine on this path."""
         parts = split_path(raw_path)
         if parts is None:
             return Outcome(404, "not_found", "no such file in this folder")
+        if self.pool is None:
+            if self._loop is not (loop := asyncio.get_running_loop()):
+                self._loop = loop
+                self.resolver.lookup.check_once_per_iteration(loop.call_soon)
+            return self.resolver.resolve(*parts, _credentials(scope))
+        return self.resolver.resolve_cached(*parts, _credentials(scope))
+
+    async def _outcome_in_thread(self, scope: Scope, raw_path: bytes) -> Outcome:
+        """PostgreSQL, a cache miss: the catalog is read on one of the lookup threads."""
+        folder, key = split_path(raw_path)  # type: ignore[misc]  # not None: checked before
+        loop = asyncio.get_running_loop()
         creds = _credentials(scope)
-        if self.pool is None and self._loop is not (loop := asyncio.get_running_loop()):
-            self._loop = loop
-            self.resolver.lookup.check_once_per_iteration(loop.call_soon)
-        # SQLite: everything right here; PostgreSQL: a cache hit here, a miss on a thread
-        outcome = (self.resolver.resolve if self.pool is None else self.resolver.resolve_cached)(
-            *parts, creds
-        )
-        if outcome is None:
-            loop = asyncio.get_running_loop()
-            outcome = await loop.run_in_executor(self.pool, self.resolver.resolve, *parts, creds)
-        return outcome
+        return await loop.run_in_executor(self.pool, self.resolver.resolve, folder, key, creds)
 
 
 def _log_line(scope: Scope, raw_path: bytes, status: int, started: float, who: str) -> None:

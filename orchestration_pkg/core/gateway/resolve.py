@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from orchestration_pkg.core.errors import OrchestrationError, StorageError
 from orchestration_pkg.core.gateway.links import verify_link
@@ -51,6 +51,7 @@ class Outcome(NamedTuple):
 
 
 _LINK_PARAMS = ("exp", "kid", "sig")
+_UNBUILT: Any = object()
 MAX_TOKEN_CHARS = 200
 
 
@@ -146,6 +147,9 @@ class Resolver:
         return Outcome(302, location=url, who=who)
 
     def _storage(self, name: str) -> Storage | None:
+        found = self._storages.get(name, _UNBUILT)
+        if found is not _UNBUILT:
+            return found
         with self._lock:
             if name not in self._storages:
                 from orchestration_pkg.core.registration import build_storage
