@@ -111,9 +111,10 @@ def _credentials(scope: Scope) -> Credentials:
 class GatewayApp:
     """The ASGI app: the file route answered directly (the hot path: no routing table, no
     Request/Response objects), everything else by a small Starlette app (``/healthz``, JSON
-    404/405). With SQLite the lookup (one indexed read of a local file) and the presign (pure
-    computation) run on the event loop, cheaper than a thread hop; other catalogs' lookups are
-    network round trips and run on a few threads (one database connection each)."""
+    404/405). With SQLite the lookup (a cache hit, or one indexed read of a local file) and the
+    presign (pure computation) run on the event loop, cheaper than a thread hop; with other
+    catalogs a cache hit is answered on the loop too, and a miss (a network round trip) runs
+    on a few threads (one database connection each)."""
 
     def __init__(self, config: AppConfig, catalog: Catalog) -> None:
         self.resolver = Resolver(config, catalog)

@@ -5,8 +5,9 @@ Order of the checks: credentials (401) → rate limit (429) → folder scope (40
 (404 unknown, 410 removed) → 302. A token without the folder in its scope gets 403 whether
 or not the folder or file exists (the token and the file are read in one statement, but the
 file is only looked at once the scope allows it), and a link's MAC is checked before anything
-is looked up, so neither learns what exists outside what it may read. Catalog reads are one
-autocommit statement each (:mod:`.lookup`); presigning comes after, with no connection held.
+is looked up, so neither learns what exists outside what it may read. Catalog reads are a
+cache hit checked fresh, or one autocommit statement (:mod:`.lookup`); presigning comes
+after, with no connection held.
 """
 
 from __future__ import annotations
