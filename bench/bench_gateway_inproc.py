@@ -70,13 +70,12 @@ def _access_log(on: bool) -> None:
     if not on:
         access.setLevel(logging.WARNING)
         return
+    devnull = open(os.devnull, "w", buffering=1 << 16)  # noqa: SIM115
     try:  # serve's own set-up when this checkout has it, else a plain StreamHandler
-        from orchestration_pkg.server.run import BufferedLineHandler, SecondFormatter
+        from orchestration_pkg.server.run import access_log_handler
 
-        logging._srcfile = None
-        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-        handler: logging.Handler = BufferedLineHandler(open(os.devnull, "w", buffering=1 << 16))  # noqa: SIM115
-        handler.setFormatter(SecondFormatter())
+        access_log_handler("info", devnull)
+        return
     except ImportError:
         handler = logging.StreamHandler(open(os.devnull, "w", buffering=1))  # noqa: SIM115
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_to_bytes
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from orchestration_pkg.core.config import AppConfig
 
 access_log = logging.getLogger("orchestration_pkg.gateway.access")
+# ``serve`` sets this to its access-log handler's text writer: the same line, no LogRecord
+access_sink: Callable[[str], None] | None = None
 _PREFIX = API_PREFIX.encode()
 _FILES = b"files/"
 _NO_STORE = {"cache-control": "no-store"}
@@ -181,6 +184,10 @@ def _log_line(scope: Scope, raw_path: bytes, status: int, started: float, who: s
     """The access-log line: client, method, raw path (no query string), status, ms, who."""
     client: Any = scope.get("client") or ("-", 0)
     ms = (time.perf_counter() - started) * 1000
+    if access_sink is not None:
+        path = raw_path.decode("latin-1")
+        access_sink(f'{client[0]} "{scope["method"]} {path}" {status} {ms:.1f}ms {who}')
+        return
     access_log.info(
         '%s "%s %s" %d %.1fms %s',
         client[0],

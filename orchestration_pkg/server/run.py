@@ -4,7 +4,8 @@ line would print the query string, i.e. a link's signature).
 The access log is written for every request, so its cost is kept small (measured: ~13 µs a
 line with a plain ``StreamHandler`` on stderr, the size of the whole redirect): the time text
 is made once a second, lines go to a buffered copy of stderr flushed by a thread every
-:data:`FLUSH_S` (not a write system call per line), and the process records no caller
+:data:`FLUSH_S` (not a write system call per line), the gateway's own access lines are handed
+to that handler as text (no ``LogRecord`` each), and the process records no caller
 file/line, thread or process names (nothing here prints them).
 """
 
@@ -35,11 +36,14 @@ class SecondFormatter(logging.Formatter):
         self._text = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
+        return self.line(record.created, record.getMessage())
+
+    def line(self, created: float, message: str) -> str:
+        second = int(created)
         if second != self._second:
             self._text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
             self._second = second
-        return f"{self._text},{int(record.msecs):03d} {record.getMessage()}"
+        return f"{self._text},{int((created - second) * 1000):03d} {message}"
 
 
 class BufferedLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -57,6 +61,14 @@ class BufferedLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.stream.write(self.format(record) + "\n")
         except Exception:  # noqa: BLE001 - logging's own convention
             self.handleError(record)
+
+    def write_message(self, message: str) -> None:
+        """Write ``message`` as :meth:`emit` would a record of it, without making the record
+        (the gateway's access lines: ``serve`` routes them here, see ``access_log_handler``)."""
+        formatter = self.formatter
+        assert isinstance(formatter, SecondFormatter)
+        with self.lock:  # type: ignore[union-attr]
+            self.stream.write(formatter.line(time.time(), message) + "\n")
 
     def _flusher(self) -> None:
         while not self._stop.wait(self._interval):
@@ -77,18 +89,22 @@ def _stderr_copy() -> TextIO:
     return open(fd, "w", buffering=1 << 16, encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
 
 
-def access_log_handler(log_level: str) -> logging.Handler:
-    """Attach the gateway's access-log handler (stderr, buffered) and return it."""
+def access_log_handler(log_level: str, stream: TextIO | None = None) -> BufferedLineHandler:
+    """Attach the gateway's access-log handler (``stream``, default a buffered copy of
+    stderr) and return it."""
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None  # no caller lookup per record (the logging HOWTO's optimisation)
-    handler = BufferedLineHandler(_stderr_copy())
+    handler = BufferedLineHandler(stream or _stderr_copy())
     handler.setFormatter(SecondFormatter())
     access = logging.getLogger(ACCESS_LOGGER)
     access.addHandler(handler)
     access.setLevel(logging.INFO if log_level in ("info", "debug") else logging.WARNING)
     access.propagate = False
+    from orchestration_pkg.server import app as app_module
+
+    app_module.access_sink = handler.write_message  # lines straight to it, no LogRecord
     return handler
 
 
@@ -108,6 +124,9 @@ def serve(
         uvicorn.run(app, **uvicorn_options(host, port, log_level))
     finally:
         app.close()
+        from orchestration_pkg.server import app as app_module
+
+        app_module.access_sink = None
         logging.getLogger(ACCESS_LOGGER).removeHandler(handler)
         handler.close()
 
