@@ -168,7 +168,7 @@ class GatewayApp:
         if self.pool is None:
             if self._loop is not (loop := asyncio.get_running_loop()):
                 self._loop = loop
-                self.resolver.lookup.check_once_per_iteration(loop.call_soon)
+                self.resolver.lookup.check_once_per_iteration(loop)
             return self.resolver.resolve(*parts, _credentials(scope))
         return self.resolver.resolve_cached(*parts, _credentials(scope))
 

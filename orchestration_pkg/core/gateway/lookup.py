@@ -79,7 +79,7 @@ class _Local(threading.local):
     pragma: Any = None  # a cursor kept for PRAGMA data_version
     version: Any = None
     checked = False  # data_version read in this event-loop iteration already
-    call_soon: Any = None
+    loop: Any = None  # the event loop whose iterations share a check
     cache: Generation | None = None
 
 
@@ -126,7 +126,9 @@ class GatewayLookup:
             return None
         local = self._local
         if local.checked:
-            return local.cache
+            if local.loop.is_running():
+                return local.cache
+            local.checked = False  # the loop stopped before its next iteration began
         raw = self._connection()
         try:
             if local.pragma is None:
@@ -139,21 +141,21 @@ class GatewayLookup:
         if local.cache is None or version != local.version:
             local.cache = Generation()  # another connection committed: nothing kept holds
             local.version = version
-        if local.call_soon is not None:
+        if local.loop is not None:
             local.checked = True
-            local.call_soon(_uncheck, local)
+            local.loop.call_soon(_uncheck, local)
         return local.cache
 
-    def check_once_per_iteration(self, call_soon: Any) -> None:
-        """SQLite, on an event loop's thread: one ``data_version`` check serves every request
-        handled in the rest of the loop's current iteration (``call_soon``: that loop's).
+    def check_once_per_iteration(self, loop: Any) -> None:
+        """SQLite, on ``loop``'s thread: one ``data_version`` check serves every request
+        handled in the rest of the loop's current iteration.
 
         Exact all the same: an iteration runs only the callbacks queued before it began, and
         a request's first step (where the gateway looks it up) is queued when its headers
         arrive; so every request answered with the check's result had arrived before the
         check was made. The callback that clears the mark runs first in the next iteration,
         before the requests that arrived since."""
-        self._local.call_soon = call_soon
+        self._local.loop = loop
 
     def cached_token_and_file(
         self, token: str, folder: str, key: str
