@@ -5,8 +5,10 @@ rate limit, the access log."""
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -312,3 +314,34 @@ def test_rate_limit_per_token(site: dict[str, Any], tmp_path: Path) -> None:
         limited = httpx.get(target, headers=bearer(site))
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
         assert limited.json()["error"] == "rate_limited"
+
+
+def test_serve_access_log_writes_buffered_lines_without_secrets(site: dict[str, Any]) -> None:
+    """``serve``'s access-log set-up: lines handed to its buffered handler as text (no
+    LogRecord), timestamped, flushed on close; never the token."""
+    from orchestration_pkg.server import app as app_module
+    from orchestration_pkg.server.run import ACCESS_LOGGER, access_log_handler
+
+    saved = (logging._srcfile, logging.logThreads, logging.logProcesses)
+    access = logging.getLogger(ACCESS_LOGGER)
+    level, propagate = access.level, access.propagate
+    stream = io.StringIO()
+    stream.close = lambda: None  # type: ignore[method-assign]  # read it after close()
+    handler = access_log_handler("info", stream)
+    try:
+        assert app_module.access_sink is not None
+        httpx.get(url(site, "raw/c+d.txt"), headers=bearer(site), timeout=10)
+    finally:
+        app_module.access_sink = None
+        access.removeHandler(handler)
+        handler.close()
+        access.setLevel(level)
+        access.propagate = propagate
+        logging._srcfile, logging.logThreads, logging.logProcesses = saved
+    line = stream.getvalue()
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} 127\.0\.0\.1 "
+        r'"GET /v1/folders/lake/files/raw/c%2Bd\.txt" 302 \d+\.\dms labeler\n',
+        line,
+    ), line
+    assert site["token"] not in line

@@ -3,7 +3,12 @@ the order of its checks, live rows before removed ones, revocation without delay
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
+
+import pytest
+import uvloop
 
 from orchestration_pkg.core.catalog import Catalog, FileRecord
 from orchestration_pkg.core.catalog.sync_queries import mark_removed
@@ -67,8 +72,57 @@ def test_resolver_on_both_backends(catalog_url: str) -> None:
         assert resolver.resolve("other", "x.jpg", Credentials(link=query)).status == 302
         assert resolver.resolve("other", "y.jpg", Credentials(link=query)).status == 401
 
+        listener = resolver.lookup.listener
+        assert (listener is not None) == catalog_url.startswith("postgresql")
+        before = resolver.lookup._shared.number if listener is not None else 0
         revoke_token(catalog, "t")
+        if listener is not None:  # PostgreSQL: the change is seen once its NOTIFY arrived
+            deadline = time.monotonic() + 5
+            while resolver.lookup._shared.number == before and time.monotonic() < deadline:
+                time.sleep(0.001)
         assert resolver.resolve("lake", "a b/é+1.jpg", creds).status == 401
         resolver.lookup.dispose()
     finally:
         catalog.dispose()
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_sqlite_check_shared_within_a_loop_iteration_only(tmp_path: Any, loop_kind: str) -> None:
+    """One ``data_version`` read serves the requests of one event-loop iteration; a commit
+    by another connection is seen by the first request of the next iteration."""
+    from orchestration_pkg.server.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    catalog = Catalog(url)
+    folder = catalog.ensure_folder("lake")
+    with catalog.writer(folder.id) as writer:
+        writer.upsert([_row("a.jpg")])
+        writer.commit()
+    token, _ = create_token(catalog, "t", ["lake"])
+    app = create_app(_config(url), catalog)
+    scope = {"type": "http", "method": "HEAD", "path": "/v1/folders/lake/files/a.jpg",
+             "raw_path": b"/v1/folders/lake/files/a.jpg", "query_string": b"",
+             "headers": [(b"authorization", f"Bearer {token}".encode())],
+             "client": ("127.0.0.1", 1)}  # fmt: skip
+    statuses: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def scenario() -> None:
+        await app(dict(scope), None, send)
+        await asyncio.sleep(0)
+        await app(dict(scope), None, send)  # from the cache
+        revoke_token(catalog, "t")  # another connection commits
+        await asyncio.sleep(0)  # a request arriving now is handled in a later iteration
+        await app(dict(scope), None, send)
+
+    loop = uvloop.new_event_loop() if loop_kind == "uvloop" else asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+        app.close()
+        catalog.dispose()
+    assert statuses == [302, 302, 401]

@@ -266,7 +266,17 @@ def test_catalog_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         engine.dispose()
     with pytest.raises(RuntimeError, match="revision 9999, newer than"):
         Catalog(url)
-    assert known_revisions() == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
+    assert known_revisions() == [
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+        "0005",
+        "0006",
+        "0007",
+        "0008",
+        "0009",
+    ]
 
 
 def test_catalog_at_0003_gains_unit_error_codes_and_retry_of(catalog_url: str) -> None:
@@ -284,7 +294,7 @@ def test_catalog_at_0003_gains_unit_error_codes_and_retry_of(catalog_url: str) -
         engine.dispose()
     catalog = Catalog(catalog_url)
     try:
-        assert catalog.schema_version() == head_revision() == "0008"
+        assert catalog.schema_version() == head_revision() == "0009"
         _assert_data_intact(catalog)
         job = catalog.get_job("a" * 32)
         assert job.retry_of is None
@@ -326,7 +336,7 @@ def test_catalog_at_0005_gains_job_lifecycle_and_its_dead_jobs_are_swept(catalog
         engine.dispose()
     catalog = Catalog(catalog_url)
     try:
-        assert catalog.schema_version() == head_revision() == "0008"
+        assert catalog.schema_version() == head_revision() == "0009"
         assert catalog.sweep_stale() == ["b" * 32]
         dead = catalog.get_job("b" * 32)
         assert dead.status is JobStatus.ABANDONED and "no heartbeat for ever" in dead.error

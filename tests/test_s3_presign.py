@@ -112,3 +112,49 @@ def test_storage_sign_clamps_and_the_url_fetches_the_object(s3_bucket: Any) -> N
     assert parse_qs(urlsplit(storage.sign("x", 10, min_ttl=1)).query)["X-Amz-Expires"] == ["60"]
     with urllib.request.urlopen(short, timeout=10) as response:
         assert response.read() == b"hello"
+
+
+def test_rotated_credentials_and_a_new_day_are_signed_with_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The per-second and per-day parts are cached, but the credentials are asked for on every
+    URL: rotated keys (refreshable / assumed-role credentials) sign the very next URL."""
+    first = _client(None, "eu-west-1", "tok-1", False)
+    second = boto3.client(
+        "s3",
+        region_name="eu-west-1",
+        aws_access_key_id="AKIDROTATED",
+        aws_secret_access_key="rotated-secret",
+        aws_session_token="tok-2",
+        config=Config(signature_version="s3v4"),
+    )
+    current = [first]
+    presigner = FastPresigner(first, "bkt", lambda: current[0]._request_signer._credentials)
+    assert not presigner.uses_botocore
+    monkeypatch.setattr(botocore.auth.datetime, "datetime", _FrozenDatetime)
+    monkeypatch.setattr(time, "time", lambda: 1767323045.0)
+
+    def expected(client: Any, key: str) -> str:
+        params = {"Bucket": "bkt", "Key": key}
+        return str(client.generate_presigned_url("get_object", Params=params, ExpiresIn=300))
+
+    assert presigner.presign("a b.jpg", 300) == expected(first, "a b.jpg")
+    current[0] = second
+    rotated = presigner.presign("a b.jpg", 300)
+    assert "AKIDROTATED" in rotated and "tok-2" in rotated
+    assert rotated == expected(second, "a b.jpg")
+    current[0] = first
+    assert presigner.presign("x.jpg", 300) == expected(first, "x.jpg")
+
+    class _NextDay(_FrozenDatetime):
+        @classmethod
+        def utcnow(cls) -> datetime:  # type: ignore[override]
+            return datetime(2026, 1, 3, 3, 4, 5)
+
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return datetime(2026, 1, 3, 3, 4, 5, tzinfo=tz or timezone.utc)
+
+    monkeypatch.setattr(botocore.auth.datetime, "datetime", _NextDay)
+    monkeypatch.setattr(time, "time", lambda: 1767323045.0 + 86_400)
+    assert presigner.presign("x.jpg", 300) == expected(first, "x.jpg")  # new day, new key

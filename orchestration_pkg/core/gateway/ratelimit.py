@@ -24,15 +24,13 @@ class RateLimiter:
 
     def take(self, name: str) -> float | None:
         now = self._clock()
+        buckets = self._buckets
         with self._lock:
-            tokens, last = self._buckets.pop(name, (self.burst, now))
+            tokens, last = buckets.get(name) or (self.burst, now)
             tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[name] = (tokens - 1.0, now)
-                wait = None
-            else:
-                self._buckets[name] = (tokens, now)
-                wait = (1.0 - tokens) / self.rate
-            while len(self._buckets) > MAX_BUCKETS:
-                self._buckets.popitem(last=False)
+            wait = None if tokens >= 1.0 else (1.0 - tokens) / self.rate
+            buckets[name] = (tokens - 1.0 if wait is None else tokens, now)
+            buckets.move_to_end(name)
+            if len(buckets) > MAX_BUCKETS:
+                buckets.popitem(last=False)
         return wait

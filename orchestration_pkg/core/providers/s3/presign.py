@@ -18,17 +18,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, urlsplit
 
 log = logging.getLogger(__name__)
 
 PROBE_KEY = "op-presign-probe"
+MAX_PATHS = 100_000  # quoted paths remembered per bucket
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _SAFE_KEY = "/~"  # botocore's S3 serializer quotes keys with these kept
 _SAFE_QUERY = "-_.~"  # botocore.utils.SAFE_CHARS
+# Anything botocore would percent-encode in a key (keys without it are used as they are).
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.~/-]").search
 _AUTH_PARAMS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -61,6 +65,25 @@ class _Layout:
         self.probe_query = query
 
 
+class _Parts(NamedTuple):
+    """The per-(credentials, second, expiry) pieces of the string to sign and the URL."""
+
+    canonical_tail: bytes  # after the path: canonical query, signed header, payload hash
+    to_sign_head: bytes  # algorithm, date, scope (the canonical request's hash follows)
+    url_tail: str  # "?" + the query, up to "X-Amz-Signature="
+    inner: Any  # sha256 primed with the signing key ^ ipad (HMAC, RFC 2104)
+    outer: Any  # sha256 primed with the signing key ^ opad
+
+
+def _primed(signing_key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's two hash states after the key block: copying them per message is a third
+    of ``hmac.digest``'s cost (which sets a key up each call); same result, tested."""
+    block = signing_key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+    return inner, outer
+
+
 class FastPresigner:
     """SigV4 presigned GET URLs for one bucket, with botocore's layout and credentials.
 
@@ -77,7 +100,8 @@ class FastPresigner:
         self._fallback = False
         self._keys: tuple[str, str, bytes] | None = None  # (secret, date, signing key)
         self._stamp: tuple[int, str] = (-1, "")
-        self._query_cache: tuple[tuple[Any, ...], tuple[str, str, str, bytes]] | None = None
+        self._parts_cache: tuple[tuple[Any, ...], _Parts] | None = None
+        self._paths: dict[str, str] = {}  # key → quoted URL path (the same keys come back)
 
     @property
     def uses_botocore(self) -> bool:
@@ -133,21 +157,24 @@ class FastPresigner:
         return text
 
     def _signing_key(self, secret: str, date: str, region: str) -> bytes:
+        """The SigV4 signing key of (secret, day): derived once a day per secret."""
         cached = self._keys
         if cached is not None and cached[0] == secret and cached[1] == date:
             return cached[2]
-        k = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
+        k = hmac.digest(f"AWS4{secret}".encode(), date.encode(), "sha256")
         for part in (region, "s3", "aws4_request"):
-            k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+            k = hmac.digest(k, part.encode(), "sha256")
         self._keys = (secret, date, k)
         return k
 
-    def _query(self, layout: _Layout, expires: int, amz_date: str) -> tuple[str, str, str, bytes]:
-        """(URL query, canonical query, scope, signing key) for this second and credentials:
-        the same for every URL signed in that second, so computed once."""
+    def _parts(self, layout: _Layout, expires: int, amz_date: str) -> _Parts:
+        """What every URL signed in this second with these credentials shares, computed once
+        per (credentials, second, expiry). The credentials are asked for on every URL
+        (refreshable ones rotate themselves): a new access key, secret or session token
+        makes a new entry, and the signing key is re-derived for a new secret or day."""
         creds = self._credentials().get_frozen_credentials()
         cache_key = (creds.access_key, creds.secret_key, creds.token, amz_date, expires)
-        cached = self._query_cache
+        cached = self._parts_cache
         if cached is not None and cached[0] == cache_key:
             return cached[1]
         date = amz_date[:8]
@@ -163,20 +190,32 @@ class FastPresigner:
             params.append(("X-Amz-Security-Token", quote(creds.token, safe=_SAFE_QUERY)))
         query = "&".join(f"{k}={v}" for k, v in params)
         canonical_query = "&".join(f"{k}={v}" for k, v in sorted(params))
-        value = (
-            query,
-            canonical_query,
-            scope,
-            self._signing_key(creds.secret_key, date, layout.region),
+        inner, outer = _primed(self._signing_key(creds.secret_key, date, layout.region))
+        parts = _Parts(
+            canonical_tail=(
+                f"\n{canonical_query}\nhost:{layout.host}\n\nhost\nUNSIGNED-PAYLOAD"
+            ).encode(),
+            to_sign_head=f"{_ALGORITHM}\n{amz_date}\n{scope}\n".encode(),
+            url_tail=f"?{query}&X-Amz-Signature=",
+            inner=inner,
+            outer=outer,
         )
-        self._query_cache = (cache_key, value)
-        return value
+        self._parts_cache = (cache_key, parts)
+        return parts
 
     def _sign(self, layout: _Layout, key: str, expires: int, amz_date: str) -> str:
-        query, canonical_query, scope, signing_key = self._query(layout, expires, amz_date)
-        path = layout.path_prefix + quote(key, safe=_SAFE_KEY)
-        canonical = f"GET\n{path}\n{canonical_query}\nhost:{layout.host}\n\nhost\nUNSIGNED-PAYLOAD"
-        digest = hashlib.sha256(canonical.encode()).hexdigest()
-        to_sign = f"{_ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
-        signature = hmac.digest(signing_key, to_sign.encode(), "sha256").hex()
-        return f"{layout.origin}{path}?{query}&X-Amz-Signature={signature}"
+        parts = self._parts(layout, expires, amz_date)
+        path = self._paths.get(key)
+        if path is None:
+            path = layout.path_prefix + (quote(key, safe=_SAFE_KEY) if _UNSAFE(key) else key)
+            if len(self._paths) >= MAX_PATHS:
+                self._paths.clear()
+            self._paths[key] = path
+        canonical = b"GET\n" + path.encode() + parts.canonical_tail
+        to_sign = parts.to_sign_head + hashlib.sha256(canonical).hexdigest().encode()
+        inner = parts.inner.copy()
+        inner.update(to_sign)
+        outer = parts.outer.copy()
+        outer.update(inner.digest())
+        signature = outer.hexdigest()
+        return f"{layout.origin}{path}{parts.url_tail}{signature}"

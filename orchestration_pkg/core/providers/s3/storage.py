@@ -298,10 +298,24 @@ class S3Storage(S3Access):
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         return cast(BinaryIO, response["Body"])
 
-    @retried
     def sign(self, key: str, ttl_seconds: int = 3600, *, min_ttl: int = MIN_SIGN_TTL) -> str:
         """A presigned GET URL valid ``clamp_ttl(ttl_seconds, min_ttl)`` (capped by temporary
-        creds); botocore's URL, signed by :class:`FastPresigner` (presign.py)."""
+        creds); botocore's URL, signed by :class:`FastPresigner` (presign.py).
+
+        Once the presigner exists, signing is computation (plus the credentials' own refresh
+        check): it is called directly, and only if it raises is the URL made again under the
+        retry policy and the error mapping (the gateway signs thousands a second; the retry
+        and mapping wrappers alone would cost as much as the signature)."""
+        presigner = self._presigner
+        if presigner is not None:
+            try:
+                return presigner.presign(key, clamp_ttl(ttl_seconds, min_ttl))
+            except Exception:  # noqa: BLE001 - redone below, where errors are retried and mapped
+                pass
+        return self._sign_retried(key, ttl_seconds, min_ttl=min_ttl)
+
+    @retried
+    def _sign_retried(self, key: str, ttl_seconds: int, *, min_ttl: int) -> str:
         with mapped_errors("PresignGetObject", self.canonical_url(key)):
             return self.presigner.presign(key, clamp_ttl(ttl_seconds, min_ttl))
 
